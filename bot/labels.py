@@ -1,0 +1,71 @@
+"""Translated names of the fixed vocabulary (roles, levels, menu entries) and of service error codes."""
+
+from __future__ import annotations
+
+from aiogram.utils.i18n import gettext as _
+
+from bot.domain.errors import DomainError
+from bot.i18n import N_
+
+ROLE_NAMES = {
+    "hq_admin": N_("System administrator"),
+    "hq_staff": N_("Customer marketing department staff"),
+    "region_manager": N_("Region manager"),
+    "customer_dev_manager": N_("Customer development manager"),
+    "marcom_manager": N_("Marketing communication manager"),
+    "marketing_manager": N_("Marketing manager"),
+    "customer_mgmt_specialist": N_("Customer management specialist"),
+    "trainer": N_("Marketing trainer"),
+    "activity_specialist": N_("Activity promotion specialist"),
+    "dealer_gm": N_("General manager / brand manager"),
+    "dealer_marketing_manager": N_("Customer marketing manager"),
+    "info_admin": N_("Information administrator"),
+    "sales_rep": N_("Sales consultant"),
+}
+
+KIND_NAMES = {
+    "hq": N_("Headquarters"),
+    "region": N_("Region"),
+    "market": N_("Market department"),
+    "dealer": N_("Dealer"),
+}
+
+MENU_LABELS = {
+    "profile": N_("👤 My profile"),
+    "team": N_("🏢 My organisation"),
+    "language": N_("🌐 Language"),
+    "help": N_("❓ Help"),
+}
+
+ERROR_TEXTS = {
+    "bad_phone": N_("That phone number doesn't look valid. Please check it and try again."),
+    "invite_invalid": N_("This invitation code is not valid. Please check the link you were sent."),
+    "invite_used": N_("This invitation has already been used. Ask your manager for a new one."),
+    "invite_expired": N_("This invitation has expired. Ask your manager for a new one."),
+    "throttled": N_("Too many wrong codes. Please wait half an hour and try again."),
+    "contact_not_own": N_("Please share your own phone number with the button below, not someone else's contact."),
+    "phone_mismatch": N_("This invitation was issued for a different phone number."),
+    "phone_taken": N_("This phone number is already registered to another account. Please contact your manager."),
+    "already_onboarded": N_("You are already registered."),
+    "outside_scope": N_("That is outside your part of the organisation."),
+    "not_allowed": N_("Your role doesn't allow this."),
+}
+
+
+def role_name(role: str) -> str:
+    return _(ROLE_NAMES[role]) if role in ROLE_NAMES else role
+
+
+def kind_name(kind: str) -> str:
+    return _(KIND_NAMES[kind]) if kind in KIND_NAMES else kind
+
+
+def menu_label(entry: str, locale: str | None = None) -> str:
+    return _(MENU_LABELS[entry], locale=locale) if locale else _(MENU_LABELS[entry])
+
+
+def error_text(error: DomainError) -> str:
+    message = ERROR_TEXTS.get(error.code)
+    if message is None:
+        return _("Sorry, that didn't work ({code}). Please try again.").format(code=error.code)
+    return _(message)
