@@ -1,4 +1,4 @@
-"""Per-update plumbing: one unit of work per update, the sender's staff record, and the services."""
+"""Per-update plumbing: one unit of work per update, the sender's staff record and unit, and the services."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.services.clock import Clock
-from bot.services.onboarding import OnboardingService
+from bot.services.registry import build_services
 from storage.fsm import update_session
 from storage.uow import UnitOfWork
 
@@ -32,11 +32,15 @@ class DatabaseMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         async with UnitOfWork(self.sessionmaker) as uow:
             staff = await uow.staff.by_tg_user(user.id) if user else None
+            if staff is not None and not staff.active:
+                staff = None
             data["uow"] = uow
-            data["staff"] = staff if staff is not None and staff.active else None
+            data["staff"] = staff
+            # The sender's own org unit: every scope check starts from its path.
+            data["unit"] = await uow.org.get(staff.org_unit_id) if staff is not None else None
             data["settings"] = self.settings
             data["clock"] = self.clock
-            data["onboarding"] = OnboardingService(uow, self.clock)
+            data.update(build_services(uow, self.clock, self.settings))
             token = update_session.set(uow.session)
             try:
                 result = await handler(event, data)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Text
+from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -96,3 +96,126 @@ class FsmRecord(SQLModel, table=True):
     state: str | None = Field(default=None, max_length=255)
     data: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+# --- Field work (customers, visits, opinion leaders, information stations, sales) ---------------------------
+# Every row carries the dealer unit it belongs to and that unit's path, so scope checks are one prefix query.
+
+
+class Customer(SQLModel, table=True):
+    """A customer archive record (客户档案), owned by a salesperson of one dealer."""
+
+    __tablename__ = "customer"
+    __table_args__ = (UniqueConstraint("dealer_unit_id", "phone", name="uq_customer_dealer_phone"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, index=True)
+    phone: str | None = Field(default=None, max_length=32, index=True)
+    nature: str = Field(max_length=32)
+    level: str = Field(default="general", max_length=16)
+    sales_mode: str = Field(default="distribution", max_length=16)
+    vehicle_type: str | None = Field(default=None, max_length=32)
+    industry: str | None = Field(default=None, max_length=48)
+    fleet_size: int | None = Field(default=None)
+    province: str | None = Field(default=None, max_length=32)
+    city: str | None = Field(default=None, max_length=64)
+    stage: str = Field(default="collect", max_length=16, index=True)
+    source: str | None = Field(default=None, max_length=48)
+    owner_staff_id: int = Field(foreign_key="staff.id", index=True)
+    dealer_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    org_path: str = Field(max_length=512, index=True)
+    known_lat: float | None = Field(default=None)
+    known_lon: float | None = Field(default=None)
+    purchase_date: date | None = Field(default=None)
+    next_follow_up: date | None = Field(default=None, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Visit(SQLModel, table=True):
+    """A customer visit report (客户拜访) with its location proof."""
+
+    __tablename__ = "visit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # One id per submitted report, chosen when the flow starts: a double tap or a redelivered update can't add
+    # a second row.
+    client_token: str = Field(max_length=64, unique=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    dealer_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    org_path: str = Field(max_length=512, index=True)
+    visit_kind: str = Field(max_length=32)
+    outcome: str = Field(max_length=32)
+    stage_after: str = Field(max_length=16)
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    next_follow_up: date | None = Field(default=None)
+    lat: float | None = Field(default=None)
+    lon: float | None = Field(default=None)
+    location_status: str = Field(default="unverified", max_length=16)
+    distance_m: float | None = Field(default=None)
+    photo_file_id: str | None = Field(default=None, max_length=255)
+    visited_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
+
+
+class OpinionLeader(SQLModel, table=True):
+    """A user opinion leader (用户意见领袖) maintained by a dealer."""
+
+    __tablename__ = "opinion_leader"
+    __table_args__ = (UniqueConstraint("dealer_unit_id", "phone", name="uq_leader_dealer_phone"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_token: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    phone: str = Field(max_length=32, index=True)
+    province: str | None = Field(default=None, max_length=32)
+    city: str = Field(max_length=64)
+    vehicles: str = Field(default="", max_length=500)
+    fleet_size: int | None = Field(default=None)
+    maintainer_staff_id: int = Field(foreign_key="staff.id", index=True)
+    dealer_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    org_path: str = Field(max_length=512, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class InfoStation(SQLModel, table=True):
+    """An information station (信息站): a fixed channel that passes on customer information."""
+
+    __tablename__ = "info_station"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_token: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=48)
+    contact_name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=32)
+    province: str | None = Field(default=None, max_length=32)
+    city: str = Field(max_length=64)
+    lat: float | None = Field(default=None)
+    lon: float | None = Field(default=None)
+    created_by_staff_id: int = Field(foreign_key="staff.id", index=True)
+    dealer_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    org_path: str = Field(max_length=512, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Sale(SQLModel, table=True):
+    """A sale report; with a referring opinion leader it counts toward the quarter's referral rewards."""
+
+    __tablename__ = "sale"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_token: str = Field(max_length=64, unique=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    product_line: str = Field(max_length=32)
+    series: str = Field(max_length=48)
+    vehicle_type: str = Field(max_length=32)
+    trucks: int
+    leader_id: int | None = Field(default=None, foreign_key="opinion_leader.id", index=True)
+    reward_multiplier: str = Field(default="1.0", max_length=8)  # a Decimal as text: exact on every database
+    ceremony_tier: str = Field(max_length=16)
+    sold_on: date = Field(index=True)
+    dealer_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    org_path: str = Field(max_length=512, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
