@@ -13,6 +13,7 @@ from storage.repositories import (
     OrgRepository,
     StaffRepository,
 )
+from storage.repositories.customers import CustomerRepository
 
 
 class UnitOfWork:
@@ -27,6 +28,7 @@ class UnitOfWork:
         self.invites = InviteRepository(self.session)
         self.attempts = AttemptRepository(self.session)
         self.audit = AuditRepository(self.session)
+        self.customers = CustomerRepository(self.session)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

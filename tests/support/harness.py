@@ -127,6 +127,15 @@ class Chat:
         seen = self._seen()
         return await self._after(self.user.forward_contact(phone, first_name, user_id=user_id), seen)
 
+    async def send_location(self, latitude: float, longitude: float, *, live_period: int | None = None
+                            ) -> list[dict[str, Any]]:
+        seen = self._seen()
+        return await self._after(self.user.send_location(latitude, longitude, live_period=live_period), seen)
+
+    async def send_photo(self, caption: str | None = None) -> list[dict[str, Any]]:
+        seen = self._seen()
+        return await self._after(self.user.send_photo(caption=caption), seen)
+
     async def tap(self, label: str) -> list[dict[str, Any]]:
         """Taps an inline button by its label on the latest message that has it."""
         seen = self._seen()

@@ -1,0 +1,53 @@
+"""Customers, always read within a scope: the org path of the person asking."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from storage.models import Customer
+
+SEARCH_LIMIT = 10
+
+
+class CustomerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_in_scope(self, customer_id: int, scope_path: str) -> Customer | None:
+        """The customer, or None when it doesn't exist or lies outside the asker's subtree."""
+        customer = await self.session.get(Customer, customer_id)
+        if customer is None or not customer.org_path.startswith(scope_path):
+            return None
+        return customer
+
+    async def by_phone(self, dealer_unit_id: int, phone: str) -> Customer | None:
+        query = select(Customer).where(Customer.dealer_unit_id == dealer_unit_id, Customer.phone == phone)
+        result = await self.session.execute(query)
+        return result.scalar_one_or_none()
+
+    async def search(self, scope_path: str, text: str, limit: int = SEARCH_LIMIT) -> Sequence[Customer]:
+        """By name fragment or phone-digit fragment, newest first, within the scope."""
+        pattern = f"%{text.strip()}%"
+        digits = "".join(ch for ch in text if ch.isdigit())
+        conditions = [col(Customer.name).ilike(pattern)]
+        if len(digits) >= 3:
+            conditions.append(col(Customer.phone).like(f"%{digits}%"))
+        query = (select(Customer).where(col(Customer.org_path).startswith(scope_path), or_(*conditions))
+                 .order_by(col(Customer.updated_at).desc()).limit(limit))
+        result = await self.session.execute(query)
+        return result.scalars().all()
+
+    async def recent_for_owner(self, owner_staff_id: int, limit: int = SEARCH_LIMIT) -> Sequence[Customer]:
+        query = (select(Customer).where(Customer.owner_staff_id == owner_staff_id)
+                 .order_by(col(Customer.updated_at).desc()).limit(limit))
+        result = await self.session.execute(query)
+        return result.scalars().all()
+
+    async def add(self, customer: Customer) -> Customer:
+        self.session.add(customer)
+        await self.session.flush()
+        return customer
