@@ -33,6 +33,13 @@ DEMO_FILE = Path(__file__).resolve().parent / "data" / "demo_org.yaml"
 
 T = TypeVar("T")
 
+INVITE_ERRORS = {
+    "unknown_unit": "there is no org unit with code {unit}",
+    "role_not_here": "{reason}",
+    "unknown_staff": "no staff member with that phone at that unit; import them first or leave out --phone",
+    "bad_phone": "that phone number is not valid",
+}
+
 
 def _run(factory: Callable[[Settings], Awaitable[T]]) -> T:
     settings = settings_or_exit()
@@ -120,7 +127,8 @@ def invite(role: str = typer.Option(..., help="e.g. sales_rep, dealer_gm, region
     try:
         code, link = _run(lambda settings: issue_invite(settings, role, org, phone, ttl_hours))
     except DomainError as error:
-        typer.echo(f"fieldbot: cannot invite: {error.code} {error.params or ''}".rstrip(), err=True)
+        reason = INVITE_ERRORS.get(error.code, error.code).format(**error.params)
+        typer.echo(f"fieldbot: cannot invite: {reason} ({error.code})", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"code: {code}\nlink: {link}\nsend in the chat: /start {code}")
 

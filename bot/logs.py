@@ -25,3 +25,4 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # aiogram logs every update at INFO with the user id; keep that at WARNING.
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

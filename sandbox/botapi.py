@@ -660,7 +660,14 @@ class LocalBotAPI:
         body = await request.json()
         user = self.user(int(body["user_id"]), body.get("first_name") or "User", body.get("last_name"),
                          body.get("username"), body.get("language_code"), token=bot.token)
-        return web.json_response({"update_id": user.send_text(str(body["text"]))})
+        # One of: text, contact (the user's own phone: {"phone": "..."}), location ({"latitude", "longitude"}).
+        if "contact" in body:
+            update_id = user.send_contact(str(body["contact"]["phone"]), user_id=user.id)
+        elif "location" in body:
+            update_id = user.send_location(float(body["location"]["latitude"]), float(body["location"]["longitude"]))
+        else:
+            update_id = user.send_text(str(body["text"]))
+        return web.json_response({"update_id": update_id})
 
     async def _handle_sandbox_press(self, request: web.Request) -> web.Response:
         bot = self._bots.get(request.match_info["token"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,8 @@ from storage.uow import UnitOfWork
 from tests.support.harness import BOT_USERNAME, TOKEN, BotUnderTest, Chat
 
 DEMO_ORG = Path(__file__).resolve().parents[1] / "bot" / "data" / "demo_org.yaml"
-_user_ids = itertools.count(700_001)
+# Random start: Redis keeps conversation state across test runs, so ids must not repeat between runs.
+_user_ids = itertools.count(random.randrange(10**6, 10**12))
 
 
 @pytest.fixture

@@ -36,7 +36,8 @@ def mask_phone(phone: str | None) -> str:
     if len(digits) <= 6:
         return "*" * len(digits)
     plus = "+" if phone.strip().startswith("+") else ""
-    head = digits[:5] if plus and digits.startswith("86") else digits[:3]
+    with_country_code = digits.startswith("86") and (bool(plus) or len(digits) == 13)
+    head = digits[:5] if with_country_code else digits[:3]
     return f"{plus}{head}{'*' * (len(digits) - len(head) - 4)}{digits[-4:]}"
 
 

@@ -41,7 +41,7 @@ class OnboardingService:
         """A new single-use code for a role at a unit; an inviter may only invite into their own subtree."""
         unit = await self.uow.org.by_code(org_code)
         if unit is None:
-            raise DomainError("unknown_unit", code=org_code)
+            raise DomainError("unknown_unit", unit=org_code)
         try:
             check_role(role, parse_kind(unit.kind))
         except ValueError as error:

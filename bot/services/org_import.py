@@ -178,14 +178,13 @@ class OrgImporter:
             raise ImportFailed(path.name, [RowError(line, f"not valid YAML: {error}")]) from None
         except ImportFailed as failed:
             raise ImportFailed(path.name, failed.errors) from None
-        if errors:
-            raise ImportFailed(path.name, errors)
+        # Rows that parsed are still checked against the tree, so one run lists every problem.
         report = ImportReport()
         units_by_code = await self._apply_units(units, errors, report)
         await self._apply_staff(staff, units_by_code, errors, report)
         if errors:
             await self.uow.rollback()
-            raise ImportFailed(path.name, errors)
+            raise ImportFailed(path.name, sorted(errors, key=lambda error: error.line))
         await self.uow.audit.record("org.imported", subject=path.name, detail=report.__dict__)
         return report
 

@@ -443,6 +443,16 @@ async def test_sandbox_endpoints(api: LocalBotAPI, tg: Client, http: ClientSessi
     press = {"user_id": 2001, "label": "Yes"}
     async with http.post(f"{api.base_url}/sandbox/{TOKEN}/press", json=press) as resp:
         assert (await resp.json())["update_id"] == update_id + 1
+    contact = {"user_id": 2001, "first_name": "Zed", "contact": {"phone": "+8613800138000"}}
+    async with http.post(f"{api.base_url}/sandbox/{TOKEN}/send", json=contact) as resp:
+        assert (await resp.json())["update_id"] == update_id + 2
+    where = {"user_id": 2001, "first_name": "Zed", "location": {"latitude": 31.2, "longitude": 121.5}}
+    async with http.post(f"{api.base_url}/sandbox/{TOKEN}/send", json=where) as resp:
+        assert (await resp.json())["update_id"] == update_id + 3
+    _, body = await tg("getUpdates", offset=update_id + 2)
+    shared, located = (update["message"] for update in body["result"])
+    assert shared["contact"] == {"phone_number": "+8613800138000", "first_name": "Zed", "user_id": 2001}
+    assert located["location"] == {"latitude": 31.2, "longitude": 121.5}
 
 
 # ---- a real aiogram bot ----------------------------------------------------------------------------------

@@ -1,0 +1,141 @@
+"""Migrations, repositories and the FSM storage on SQLite and PostgreSQL; Redis FSM storage."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiogram.fsm.storage.base import StorageKey
+
+from bot.app import fsm_backends, open_storage
+from bot.config import load_settings
+from bot.services.org_import import OrgImporter
+from storage import migrate
+from storage.engine import make_engine, make_sessionmaker
+from storage.fsm import DatabaseStorage
+from storage.models import Invite
+from storage.uow import UnitOfWork
+from tests.support.databases import fresh_postgres
+from tests.support.services import REDIS, require
+
+DEMO = Path(__file__).resolve().parents[2] / "bot" / "data" / "demo_org.yaml"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'storage.sqlite3'}"
+        return
+    async with fresh_postgres() as url:
+        yield url
+
+
+async def test_upgrade_twice_then_at_head(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        assert await migrate.current_revision(engine) is None
+        await migrate.upgrade(engine)
+        await migrate.upgrade(engine)
+        assert await migrate.current_revision(engine) == migrate.head_revision()
+        await migrate.ensure_migrated(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_repositories_and_scope(database_url: str) -> None:
+    engine = make_engine(database_url)
+    await migrate.upgrade(engine)
+    sessionmaker = make_sessionmaker(engine)
+    try:
+        async with UnitOfWork(sessionmaker) as uow:
+            report = await OrgImporter(uow).import_file(DEMO)
+            await uow.commit()
+        assert (report.units_created, report.staff_created) == (11, 22)
+        async with UnitOfWork(sessionmaker) as uow:
+            north = await uow.org.by_code("north")
+            assert north is not None and north.path.count("/") == 3
+            below = {unit.code for unit in await uow.org.subtree(north.path)}
+            assert below == {"north", "mkt-hebei", "mkt-shandong", "dlr-shijiazhuang", "dlr-tangshan", "dlr-jinan"}
+            kunming = await uow.org.by_code("dlr-kunming")
+            assert kunming is not None and kunming.region_class == "B"
+            assert [u.code for u in await uow.org.ancestors(kunming)] == ["hq", "southwest", "mkt-yunnan",
+                                                                          "dlr-kunming"]
+            people = await uow.staff.in_subtree(north.path)
+            assert len(people) == 15
+            now = datetime.now(UTC)
+            invite = await uow.invites.add(Invite(code_hash="x" * 64, role="sales_rep", org_unit_id=kunming.id,
+                                                  expires_at=now + timedelta(hours=1)))
+            assert await uow.invites.consume(invite.id, 42, now) is True
+            assert await uow.invites.consume(invite.id, 43, now) is False
+            stored = await uow.invites.get(invite.id)
+            assert stored is not None and stored.used_by_tg_user_id == 42
+            assert stored.expires_at.tzinfo is not None
+    finally:
+        await engine.dispose()
+
+
+async def test_database_fsm_storage_survives_a_new_engine(database_url: str) -> None:
+    key = StorageKey(bot_id=1, chat_id=2, user_id=2)
+    engine = make_engine(database_url)
+    await migrate.upgrade(engine)
+    storage = DatabaseStorage(make_sessionmaker(engine))
+    await storage.set_state(key, "VisitReport:notes")
+    await storage.set_data(key, {"customer_id": 7, "notes": "客户要求试驾"})  # i18n-ok: data, not UI text
+    assert await storage.update_data(key, {"kind": "door_visit"}) == {
+        "customer_id": 7, "notes": "客户要求试驾", "kind": "door_visit"}  # i18n-ok
+    await engine.dispose()
+
+    engine = make_engine(database_url)
+    storage = DatabaseStorage(make_sessionmaker(engine))
+    assert await storage.get_state(key) == "VisitReport:notes"
+    assert (await storage.get_data(key))["kind"] == "door_visit"
+    await storage.set_state(key, None)
+    await storage.set_data(key, {})
+    assert await storage.get_state(key) is None and await storage.get_data(key) == {}
+    await engine.dispose()
+
+
+async def test_postgres_must_be_migrated_first() -> None:
+    async with fresh_postgres() as url:
+        settings = load_settings(database_url=url, _env_file=None)
+        with pytest.raises(migrate.NotMigratedError, match="run `fieldbot db upgrade` first"):
+            await open_storage(settings)
+        engine = make_engine(url)
+        await migrate.upgrade(engine)
+        await engine.dispose()
+        storage = await open_storage(settings)
+        await storage.engine.dispose()
+
+
+async def test_sqlite_is_migrated_on_start(tmp_path: Path) -> None:
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'auto.sqlite3'}", _env_file=None)
+    storage = await open_storage(settings)
+    try:
+        assert await migrate.current_revision(storage.engine) == migrate.head_revision()
+    finally:
+        await storage.engine.dispose()
+
+
+async def test_redis_storage_when_configured(tmp_path: Path) -> None:
+    require("Redis", REDIS)
+    from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+
+    settings = load_settings(redis_url=f"redis://{REDIS[0]}:{REDIS[1]}/0",
+                             database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", _env_file=None)
+    storage, isolation = fsm_backends(settings, make_sessionmaker(make_engine(settings.database_url)))
+    assert isinstance(storage, RedisStorage) and isinstance(isolation, RedisEventIsolation)
+    key = StorageKey(bot_id=1, chat_id=int(uuid.uuid4().int % 10**9), user_id=5)
+    try:
+        await storage.set_state(key, "Onboarding:contact")
+        await storage.set_data(key, {"invite_id": 3})
+        again = RedisStorage.from_url(settings.redis_url)
+        assert await again.get_state(key) == "Onboarding:contact"
+        assert await again.get_data(key) == {"invite_id": 3}
+        await again.close()
+    finally:
+        await storage.set_state(key, None)
+        await storage.set_data(key, {})
+        await storage.close()
