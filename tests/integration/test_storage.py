@@ -139,3 +139,21 @@ async def test_redis_storage_when_configured(tmp_path: Path) -> None:
         await storage.set_state(key, None)
         await storage.set_data(key, {})
         await storage.close()
+
+
+async def test_fieldbot_run_refuses_unmigrated_postgres_with_one_line(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import sys
+
+    async with fresh_postgres() as url:
+        env = {**os.environ, "DATABASE_URL": url, "BOT_TOKEN": "", "REDIS_URL": ""}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "run", cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert stderr.decode().strip().splitlines()[-1] == (
+        f"fieldbot: the database is at revision none but the code needs {migrate.head_revision()}: "
+        "run `fieldbot db upgrade` first")
+    assert "Traceback" not in stderr.decode()

@@ -114,3 +114,13 @@ def test_menu_is_role_aware() -> None:
 )
 def test_locale_from_telegram_language_code(code: str | None, locale: str) -> None:
     assert locale_for_language_code(code, "zh_CN") == locale
+
+
+def test_log_lines_never_carry_phone_numbers() -> None:
+    import logging
+
+    from bot.logs import MaskPhonesFilter
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "contact %s from %s", ("+8613800138000", 42), None)
+    assert MaskPhonesFilter().filter(record) is True
+    assert record.getMessage() == "contact +86138****8000 from 42"
