@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +12,7 @@ from sqlmodel import col, select
 from storage.models import Customer
 
 SEARCH_LIMIT = 10
+DUE_LIMIT = 20
 
 
 class CustomerRepository:
@@ -44,6 +46,15 @@ class CustomerRepository:
     async def recent_for_owner(self, owner_staff_id: int, limit: int = SEARCH_LIMIT) -> Sequence[Customer]:
         query = (select(Customer).where(Customer.owner_staff_id == owner_staff_id)
                  .order_by(col(Customer.updated_at).desc()).limit(limit))
+        result = await self.session.execute(query)
+        return result.scalars().all()
+
+    async def due_for_owner(self, owner_staff_id: int, day: date, limit: int = DUE_LIMIT) -> Sequence[Customer]:
+        """The owner's customers whose next follow-up is on or before `day`, most overdue first."""
+        query = (select(Customer).where(Customer.owner_staff_id == owner_staff_id,
+                                        col(Customer.next_follow_up).is_not(None),
+                                        col(Customer.next_follow_up) <= day)
+                 .order_by(col(Customer.next_follow_up), col(Customer.id)).limit(limit))
         result = await self.session.execute(query)
         return result.scalars().all()
 

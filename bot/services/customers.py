@@ -1,0 +1,187 @@
+"""The customer archive: create, edit, find and open customer records, always within the asker's scope."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from bot.domain.errors import DomainError
+from bot.domain.org import OrgKind
+from bot.domain.phones import mask_phone, normalize_phone
+from bot.domain.playbook import Playbook, Stage, default_playbook
+from bot.services.clock import Clock
+from storage.models import Customer, OrgUnit, Staff, Visit
+from storage.uow import UnitOfWork
+
+MAX_FLEET_SIZE = 100_000
+
+
+@dataclass
+class CustomerDraft:
+    """The answers of the customer flow; the same shape creates a record or edits one."""
+
+    name: str = ""
+    phone: str = ""
+    nature: str = ""
+    level: str = "general"
+    sales_mode: str = "distribution"
+    vehicle_type: str | None = None
+    industry: str | None = None
+    source: str | None = None
+    fleet_size: int | None = None
+    province: str | None = None
+    city: str | None = None
+    stage: str = Stage.COLLECT.value
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> CustomerDraft:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if data.get(f.name) is not None})
+
+    @classmethod
+    def from_customer(cls, customer: Customer) -> CustomerDraft:
+        return cls(**{f.name: getattr(customer, f.name) for f in fields(cls)})
+
+    def as_data(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class CustomerCardView:
+    customer: Customer
+    owner_name: str
+    dealer_name: str
+    visits: Sequence[Visit] = field(default_factory=list)
+    can_edit: bool = False
+    can_visit: bool = False
+
+
+def parse_fleet_size(text: str) -> int | None:
+    """A positive whole number of trucks, or None."""
+    value = text.strip()
+    if not value.isdigit():
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_FLEET_SIZE else None
+
+
+def industries_for(vehicle_type: str, playbook: Playbook, locale: str) -> list[tuple[str, str]]:
+    """Industry choices for a vehicle type, in playbook order."""
+    return [(item.code, item.label.text(locale)) for item in playbook.industries if vehicle_type in item.vehicle_types]
+
+
+def sources_for(industry: str | None, playbook: Playbook, locale: str) -> list[tuple[str, str]]:
+    """Information sources that apply to an industry (sources without an industry list apply to all)."""
+    return [(item.code, item.label.text(locale)) for item in playbook.information_sources
+            if not item.industries or (industry is not None and industry in item.industries)]
+
+
+def works_at_dealer(unit: OrgUnit | None) -> bool:
+    return unit is not None and unit.kind == OrgKind.DEALER.value
+
+
+class CustomerService:
+    def __init__(self, uow: UnitOfWork, clock: Clock, playbook: Playbook | None = None) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.playbook = playbook or default_playbook()
+
+    async def check_phone(self, unit: OrgUnit, raw: str, exclude_id: int | None = None) -> tuple[str, Customer | None]:
+        """The normalised phone and the customer of this dealer already on file with it (DomainError bad_phone)."""
+        phone = normalize_phone(raw)
+        existing = await self.uow.customers.by_phone(unit.id, phone)  # type: ignore[arg-type]
+        if existing is not None and existing.id == exclude_id:
+            existing = None
+        return phone, existing
+
+    def _validate(self, draft: CustomerDraft) -> None:
+        pb = self.playbook
+        try:
+            pb.item("natures", draft.nature)
+            pb.item("levels", draft.level)
+            pb.item("sales_modes", draft.sales_mode)
+            pb.item("stages", draft.stage)
+            if draft.vehicle_type is not None:
+                pb.vehicle_type(draft.vehicle_type)
+            if draft.industry is not None:
+                industry = pb.item("industries", draft.industry)
+                if draft.vehicle_type not in industry.vehicle_types:  # type: ignore[attr-defined]
+                    raise KeyError(draft.industry)
+            if draft.source is not None:
+                pb.item("information_sources", draft.source)
+            if draft.province is not None:
+                pb.province(draft.province)
+        except KeyError:
+            raise DomainError("bad_choice") from None
+        if not draft.name.strip():
+            raise DomainError("name_missing")
+        if draft.fleet_size is not None and not 0 < draft.fleet_size <= MAX_FLEET_SIZE:
+            raise DomainError("bad_fleet_size")
+
+    async def create(self, staff: Staff, unit: OrgUnit | None, draft: CustomerDraft) -> Customer:
+        """A new record owned by the person, at their dealer; a phone already on file is refused."""
+        if not works_at_dealer(unit):
+            raise DomainError("not_allowed")
+        assert unit is not None
+        self._validate(draft)
+        phone, existing = await self.check_phone(unit, draft.phone)
+        if existing is not None:
+            raise DomainError("duplicate_phone", customer_id=existing.id)
+        now = self.clock()
+        values = draft.as_data() | {"phone": phone, "name": draft.name.strip()}
+        customer = await self.uow.customers.add(Customer(
+            **values, owner_staff_id=staff.id, dealer_unit_id=unit.id, org_path=unit.path,
+            created_at=now, updated_at=now))
+        await self.uow.audit.record("customer.created", actor_staff_id=staff.id, subject=f"customer:{customer.id}",
+                                    detail={"phone": mask_phone(phone)}, at=now)
+        return customer
+
+    async def update(self, staff: Staff, unit: OrgUnit | None, customer_id: int, draft: CustomerDraft) -> Customer:
+        """Edits a record of the person's own dealer."""
+        customer = await self.editable(unit, customer_id)
+        assert unit is not None
+        self._validate(draft)
+        phone, existing = await self.check_phone(unit, draft.phone, exclude_id=customer.id)
+        if existing is not None:
+            raise DomainError("duplicate_phone", customer_id=existing.id)
+        for name, value in draft.as_data().items():
+            setattr(customer, name, value)
+        customer.phone = phone
+        customer.name = draft.name.strip()
+        customer.updated_at = self.clock()
+        await self.uow.customers.add(customer)
+        await self.uow.audit.record("customer.updated", actor_staff_id=staff.id, subject=f"customer:{customer.id}",
+                                    at=customer.updated_at)
+        return customer
+
+    async def get(self, unit: OrgUnit | None, customer_id: int) -> Customer:
+        """A customer in the asker's subtree; anything else reads as not found, never as forbidden."""
+        customer = await self.uow.customers.get_in_scope(customer_id, unit.path) if unit is not None else None
+        if customer is None:
+            raise DomainError("customer_not_found")
+        return customer
+
+    async def editable(self, unit: OrgUnit | None, customer_id: int) -> Customer:
+        """A customer of the asker's own dealer: only its staff edit it and report visits on it."""
+        customer = await self.get(unit, customer_id)
+        if unit is None or customer.dealer_unit_id != unit.id:
+            raise DomainError("customer_not_found")
+        return customer
+
+    async def card(self, unit: OrgUnit | None, customer_id: int) -> CustomerCardView:
+        customer = await self.get(unit, customer_id)
+        owner = await self.uow.staff.get(customer.owner_staff_id)
+        dealer = await self.uow.org.get(customer.dealer_unit_id)
+        visits = await self.uow.visits.recent_for_customer(customer.id)  # type: ignore[arg-type]
+        own_dealer = unit is not None and customer.dealer_unit_id == unit.id
+        return CustomerCardView(customer=customer, owner_name=owner.name if owner else "",
+                                dealer_name=dealer.name if dealer else "", visits=visits,
+                                can_edit=own_dealer, can_visit=own_dealer)
+
+    async def find(self, unit: OrgUnit | None, text: str) -> Sequence[Customer]:
+        if unit is None or not text.strip():
+            return []
+        return await self.uow.customers.search(unit.path, text)
+
+    async def recent(self, staff: Staff) -> Sequence[Customer]:
+        return await self.uow.customers.recent_for_owner(staff.id, limit=6)  # type: ignore[arg-type]

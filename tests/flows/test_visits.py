@@ -1,0 +1,230 @@
+"""Visit reports by chat: location proof (verified, out of range, none), follow-up dates, Back, /cancel,
+double Submit, restart mid-flow, and the next best action."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import select
+
+from bot.domain.fieldwork import distance_m
+from conversations.customer_card import CustomerAction
+from conversations.visit_report import VisitPick
+from storage.models import Customer, Visit
+from tests.conftest import People
+from tests.flows.test_customers import create_customer, customers_named, last_alert, latest_with, pb_label, tap_data
+from tests.support.harness import BotUnderTest, Chat, text_of
+
+SHIJIAZHUANG = (38.0428, 114.5149)
+
+
+def today_local():  # type: ignore[no-untyped-def]
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+async def vpick(chat: Chat, field: str, value: str = "") -> list[dict]:  # type: ignore[type-arg]
+    return await tap_data(chat, VisitPick(field=field, value=value).pack())
+
+
+async def visits_of(runner: BotUnderTest, customer_id: int) -> list[Visit]:
+    async with runner.sessionmaker() as session:
+        query = select(Visit).where(Visit.customer_id == customer_id).order_by(Visit.id)  # type: ignore[arg-type]
+        return list((await session.execute(query)).scalars())
+
+
+async def reload(runner: BotUnderTest, customer_id: int) -> Customer:
+    async with runner.sessionmaker() as session:
+        customer = await session.get(Customer, customer_id)
+        assert customer is not None
+        return customer
+
+
+async def new_rep_with_customer(people: People, runner: BotUnderTest, phone: str, customer_phone: str,
+                                language_code: str, org: str = "dlr-shijiazhuang") -> tuple[Chat, Customer]:
+    chat = await people.onboarded("sales_rep", org, phone, language_code=language_code)
+    name = f"Customer {customer_phone[-4:]}"
+    await create_customer(chat, name, customer_phone)
+    [customer] = await customers_named(runner, name)
+    return chat, customer
+
+
+async def visit_until_location(chat: Chat, customer: Customer, *, stage: str = "need") -> None:
+    await chat.send("/visit")
+    await vpick(chat, "cust", str(customer.id))
+    await vpick(chat, "kind", "door_visit")
+    await vpick(chat, "outcome", "reached_need")
+    await vpick(chat, "stage", stage)
+    await chat.send("Needs two dump trucks before March")
+    await vpick(chat, "day", (today_local() + timedelta(days=3)).isoformat())
+
+
+@pytest.mark.parametrize(("language_code", "expects"), [
+    ("zh-hans", ["位置已核实", "下一步建议", "超出范围", "公里"]),  # i18n-ok
+    ("en", ["Location verified", "Next best action", "out of range", "km away"]),
+])
+async def test_visit_location_verified_then_out_of_range(people: People, running_bot: BotUnderTest,
+                                                         language_code: str, expects: list[str]) -> None:
+    chat, customer = await new_rep_with_customer(people, running_bot, "13900000201", "13912340201", language_code)
+    await visit_until_location(chat, customer)
+    asked = chat.runner.api.calls_to(chat.id, "sendMessage")[-2].params["reply_markup"]
+    assert asked["keyboard"][0][0].get("request_location") is True
+    await chat.send_location(*SHIJIAZHUANG)
+    await vpick(chat, "photo")
+    summary = text_of(await vpick(chat, "submit"))
+    assert expects[0] in summary and expects[1] in summary
+    assert pb_label("actions", "phone_check", language_code) in summary  # individual business at "need"
+    assert pb_label("scripts", "phone_follow_up", language_code) in summary
+
+    [first] = await visits_of(running_bot, customer.id)  # type: ignore[arg-type]
+    assert (first.location_status, first.lat, first.lon, first.stage_after) == ("verified", *SHIJIAZHUANG, "need")
+    assert first.notes == "Needs two dump trucks before March"
+    stored = await reload(running_bot, customer.id)  # type: ignore[arg-type]
+    assert (stored.known_lat, stored.known_lon, stored.stage) == (*SHIJIAZHUANG, "need")
+    assert stored.next_follow_up == today_local() + timedelta(days=3)
+
+    # second visit 50 km north: out of range, distance shown; the known location stays
+    far = (SHIJIAZHUANG[0] + 0.45, SHIJIAZHUANG[1])
+    await visit_until_location(chat, customer, stage="follow_up")
+    await chat.send_location(*far, live_period=900)
+    await chat.send_photo()
+    result = text_of(await vpick(chat, "submit"))
+    distance_km = f"{distance_m(*SHIJIAZHUANG, *far) / 1000:.1f}"
+    assert expects[2] in result and distance_km in result and expects[3] in result
+    second = (await visits_of(running_bot, customer.id))[-1]  # type: ignore[arg-type]
+    assert second.location_status == "out_of_range" and second.distance_m is not None
+    assert 49_000 < second.distance_m < 51_000 and second.photo_file_id
+    stored = await reload(running_bot, customer.id)  # type: ignore[arg-type]
+    assert (stored.known_lat, stored.known_lon, stored.stage) == (*SHIJIAZHUANG, "follow_up")
+
+    # a manager above sees each visit's verification status on the card
+    manager = await people.onboarded("region_manager", "north", "13800000003", language_code=language_code)
+    card = text_of(await manager.send(f"/customer {customer.id}"))
+    assert distance_km in card and ("verified" in card or "已核实" in card)  # i18n-ok
+
+
+@pytest.mark.parametrize(("language_code", "expects"), [
+    ("zh-hans", "未核实"),  # i18n-ok
+    ("en", "not verified"),
+])
+async def test_visit_without_location_is_unverified(people: People, running_bot: BotUnderTest,
+                                                    language_code: str, expects: str) -> None:
+    chat, customer = await new_rep_with_customer(people, running_bot, "13900000202", "13912340202", language_code)
+    await visit_until_location(chat, customer)
+    await vpick(chat, "loc")
+    await vpick(chat, "photo")
+    assert expects in text_of(await vpick(chat, "submit"))
+    [visit] = await visits_of(running_bot, customer.id)  # type: ignore[arg-type]
+    assert (visit.location_status, visit.lat, visit.distance_m) == ("unverified", None, None)
+    assert (await reload(running_bot, customer.id)).known_lat is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("language_code", "expects"), [
+    ("zh-hans", "日期已过"),  # i18n-ok
+    ("en", "already passed"),
+])
+async def test_past_follow_up_is_refused(people: People, running_bot: BotUnderTest, language_code: str,
+                                         expects: str) -> None:
+    chat, customer = await new_rep_with_customer(people, running_bot, "13900000203", "13912340203", language_code)
+    await chat.send("/visit")
+    await vpick(chat, "cust", str(customer.id))
+    await vpick(chat, "kind", "phone_revisit")
+    await vpick(chat, "outcome", "not_reached")
+    await vpick(chat, "stage", "collect")  # staying put is fine
+    await vpick(chat, "notes")
+    today = today_local()
+    calendar = await vpick(chat, "cal", f"{today.year:04d}-{today.month:02d}")
+    days = [data for _label, data in chat.inline_buttons()]
+    assert VisitPick(field="day", value=today.isoformat()).pack() in days
+    yesterday = VisitPick(field="day", value=(today - timedelta(days=1)).isoformat()).pack()
+    assert yesterday not in days
+    refused = text_of(await chat.press(calendar[-1], yesterday))
+    assert expects in refused
+    # still on the follow-up step: a valid day moves on (phone revisit: no location step)
+    await vpick(chat, "day", today.isoformat())
+    assert VisitPick(field="photo", value="").pack() in [data for _label, data in chat.inline_buttons()]
+    await vpick(chat, "photo")
+    await vpick(chat, "submit")
+    [visit] = await visits_of(running_bot, customer.id)  # type: ignore[arg-type]
+    assert visit.next_follow_up == today and visit.location_status == "unverified"
+
+
+async def test_stage_move_backwards_is_refused(people: People, running_bot: BotUnderTest) -> None:
+    chat, customer = await new_rep_with_customer(people, running_bot, "13900000204", "13912340204", "en")
+    await visit_until_location(chat, customer, stage="maintain")
+    await vpick(chat, "loc")
+    await vpick(chat, "photo")
+    await vpick(chat, "submit")
+    await chat.send("/visit")
+    await vpick(chat, "cust", str(customer.id))
+    await vpick(chat, "kind", "door_visit")
+    await vpick(chat, "outcome", "reached_need")
+    refused = text_of(await vpick(chat, "stage", "need"))
+    assert "can't move back" in refused
+    assert VisitPick(field="stage", value="repurchase").pack() in [data for _label, data in chat.inline_buttons()]
+
+
+async def test_back_cancel_double_submit_and_restart(people: People, running_bot: BotUnderTest) -> None:
+    chat, customer = await new_rep_with_customer(people, running_bot, "13900000205", "13912340205", "en")
+    # Back re-asks the previous step; /cancel drops the report
+    await chat.send("/visit")
+    await vpick(chat, "cust", str(customer.id))
+    await vpick(chat, "kind", "door_visit")
+    assert "What kind of visit?" in text_of(await chat.tap("⬅️ Back"))
+    assert "Cancelled." in text_of(await chat.send("/cancel"))
+    await vpick(chat, "kind", "door_visit")
+    assert "no longer active" in last_alert(chat)
+
+    # restart mid-flow: the answers so far survive
+    await tap_data(chat, CustomerAction(action="visit", id=customer.id).pack())  # type: ignore[arg-type]
+    await vpick(chat, "kind", "door_display")
+    await running_bot.restart()
+    await vpick(chat, "outcome", "ordered")
+    await vpick(chat, "stage", "purchase")
+    await chat.send("Signed for 3 trucks")
+    await vpick(chat, "day", (today_local() + timedelta(weeks=1)).isoformat())
+    await chat.send("hello")  # not a location: asked again
+    await chat.send_location(*SHIJIAZHUANG)
+    summary = await vpick(chat, "photo")
+    submit = VisitPick(field="submit", value="").pack()
+    message = latest_with(chat, submit)
+    assert "Signed for 3 trucks" in text_of(summary)
+    await chat.press(message, submit)
+    await chat.press(message, submit)  # a double tap
+    assert "no longer active" in last_alert(chat)
+    [visit] = await visits_of(running_bot, customer.id)  # type: ignore[arg-type]
+    assert (visit.visit_kind, visit.outcome, visit.stage_after, visit.location_status) == (
+        "door_display", "ordered", "purchase", "verified")
+    assert (await reload(running_bot, customer.id)).stage == "purchase"  # type: ignore[arg-type]
+
+
+async def test_visit_with_a_new_customer(people: People, running_bot: BotUnderTest) -> None:
+    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13900000206", language_code="en")
+    await chat.send("/visit")
+    await vpick(chat, "new")
+    await create_customer(chat, "Walk In", "13912340206", start="")
+    assert "What kind of visit?" in chat.texts()[-1]
+    [customer] = await customers_named(running_bot, "Walk In")
+    await vpick(chat, "kind", "store_test_drive")
+    await vpick(chat, "outcome", "reached_need")
+    await vpick(chat, "stage", "follow_up")
+    await vpick(chat, "notes")
+    await vpick(chat, "day", today_local().isoformat())
+    await vpick(chat, "photo")
+    await vpick(chat, "submit")
+    assert len(await visits_of(running_bot, customer.id)) == 1  # type: ignore[arg-type]
+
+
+async def test_search_on_customer_step(people: People, running_bot: BotUnderTest) -> None:
+    chat, customer = await new_rep_with_customer(people, running_bot, "13900000207", "13912340207", "en")
+    await chat.send("/visit")
+    assert "No customer matches" in text_of(await chat.send("nobody-like-this"))
+    await chat.send("0207")
+    assert VisitPick(field="cust", value=str(customer.id)).pack() in [d for _l, d in chat.inline_buttons()]
+    # a forged customer id of another dealer reads as not found
+    _other, foreign = await new_rep_with_customer(people, running_bot, "13900000208", "13912340208", "en",
+                                                  org="dlr-jinan")
+    await chat.press(latest_with(chat, VisitPick(field="cust", value=str(customer.id)).pack()),
+                     VisitPick(field="cust", value=str(foreign.id)).pack())
+    assert "not found" in last_alert(chat)
