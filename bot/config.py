@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     sandbox_port: int = Field(default=8081, ge=0, le=65535)
     max_updates_in_flight: int = Field(default=64, ge=1, le=10_000)
     log_level: str = "INFO"
+    visit_radius_m: int = 500
+    approval_watch_minutes: int = Field(default=15, ge=1, le=24 * 60, description="how often reminders run")
 
     @field_validator("bot_token")
     @classmethod

@@ -35,6 +35,16 @@ MENU_LABELS = {
     "team": N_("🏢 My organisation"),
     "language": N_("🌐 Language"),
     "help": N_("❓ Help"),
+    "activity_new": N_("🎪 Request activity"),
+    "activities": N_("📋 Activities"),
+    "today": N_("📅 Today"),
+    "visit": N_("📝 Report visit"),
+    "customer_new": N_("➕ New customer"),
+    "find": N_("🔍 Find customer"),
+    "sale": N_("💰 Report sale"),
+    "leader_new": N_("⭐ New opinion leader"),
+    "station_new": N_("📡 New information station"),
+    "leaders": N_("👥 Opinion leaders"),
 }
 
 ERROR_TEXTS = {

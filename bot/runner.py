@@ -6,6 +6,8 @@ import logging
 
 from bot.app import build_bot, build_dispatcher, open_storage, polling
 from bot.config import Settings
+from bot.scheduler import start_scheduler
+from bot.services.clock import system_clock
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,12 @@ async def run_bot(settings: Settings) -> None:
                 flush=True,
             )
         dispatcher = build_dispatcher(settings, storage.sessionmaker)
-        await polling(dispatcher, bot, settings)
+        scheduler = start_scheduler(storage.sessionmaker, bot, dispatcher["i18n_core"], system_clock, settings.tz,
+                                    settings.approval_watch_minutes)
+        try:
+            await polling(dispatcher, bot, settings)
+        finally:
+            scheduler.shutdown(wait=False)
     finally:
         if sandbox is not None:
             await sandbox.stop()

@@ -219,3 +219,93 @@ class Sale(SQLModel, table=True):
     dealer_unit_id: int = Field(foreign_key="org_unit.id", index=True)
     org_path: str = Field(max_length=512, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+# --- Marketing activities (request, approval chain, results, evaluation) ------------------------------------
+# An activity carries its requester's dealer unit and that unit's path like field work does; the approval state
+# (chain, step, version) mirrors bot.domain.approvals.RequestState, and `version` guards every decision.
+
+
+class Activity(SQLModel, table=True):
+    """A marketing activity (行销活动): the request, where its approval stands, its results and evaluation."""
+
+    __tablename__ = "activity"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_token: str = Field(max_length=64, unique=True)
+    requester_staff_id: int = Field(foreign_key="staff.id", index=True)
+    dealer_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    org_path: str = Field(max_length=512, index=True)
+    activity_type: str = Field(max_length=32)
+    kpi: str = Field(max_length=16, index=True)
+    product_line: str = Field(max_length=32)
+    series: str = Field(max_length=48)
+    starts_at: datetime = Field(sa_column=_ts(index=True))
+    city: str = Field(max_length=64)
+    address: str = Field(max_length=300)
+    natures: str = Field(default="", max_length=100)  # customer-nature codes, comma-separated
+    expected_attendance: int
+    budget_fen: int
+    budget_lines: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON list
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    state: str = Field(default="pending", max_length=24, index=True)
+    chain: str = Field(default="", max_length=64)  # levels, comma-separated, fixed at (re)submission
+    step_index: int = Field(default=0)
+    version: int = Field(default=0)
+    step_started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    reminded_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    escalated_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    results_asked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    result_attendance: int | None = Field(default=None)
+    result_leads: int | None = Field(default=None)
+    result_orders: int | None = Field(default=None)
+    actual_expenses_fen: int | None = Field(default=None)
+    reported_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    score: int | None = Field(default=None)
+    evaluation_comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    evaluated_by_staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    evaluated_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    submitted_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ActivityDecision(SQLModel, table=True):
+    """One approver's decision on one step: the audit trail of the chain."""
+
+    __tablename__ = "activity_decision"
+    # A version is decided once: two approvers tapping at the same moment can't both win.
+    __table_args__ = (UniqueConstraint("activity_id", "version", name="uq_activity_decision_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    activity_id: int = Field(foreign_key="activity.id", index=True)
+    version: int
+    level: str = Field(max_length=16)
+    decision: str = Field(max_length=24)
+    actor_staff_id: int = Field(foreign_key="staff.id", index=True)
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    decided_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ActivityReceipt(SQLModel, table=True):
+    """A photo of a receipt for the activity's actual expenses."""
+
+    __tablename__ = "activity_receipt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    activity_id: int = Field(foreign_key="activity.id", index=True)
+    file_id: str = Field(max_length=255)
+    file_unique_id: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ActivityLead(SQLModel, table=True):
+    """A lead collected at the activity; linked to the customer archive when the phone is already known."""
+
+    __tablename__ = "activity_lead"
+
+    id: int | None = Field(default=None, primary_key=True)
+    activity_id: int = Field(foreign_key="activity.id", index=True)
+    phone: str = Field(max_length=32)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

@@ -13,7 +13,11 @@ from storage.repositories import (
     OrgRepository,
     StaffRepository,
 )
+from storage.repositories.activities import ActivityRepository
 from storage.repositories.customers import CustomerRepository
+from storage.repositories.network import InfoStationRepository, OpinionLeaderRepository, SaleRepository
+from storage.repositories.stats import StatsRepository
+from storage.repositories.visits import VisitRepository
 
 
 class UnitOfWork:
@@ -29,6 +33,12 @@ class UnitOfWork:
         self.attempts = AttemptRepository(self.session)
         self.audit = AuditRepository(self.session)
         self.customers = CustomerRepository(self.session)
+        self.activities = ActivityRepository(self.session)
+        self.leaders = OpinionLeaderRepository(self.session)
+        self.stations = InfoStationRepository(self.session)
+        self.sales = SaleRepository(self.session)
+        self.visits = VisitRepository(self.session)
+        self.stats = StatsRepository(self.session)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -19,12 +19,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-ORG_KINDS: tuple[str, ...] = ("hq", "region", "market", "dealer")
+from bot.domain.errors import DomainError
+from bot.domain.org import ROLE_KIND, OrgKind, in_subtree
+
+ORG_KINDS: tuple[str, ...] = tuple(kind.value for kind in OrgKind)
+# The org module owns which role sits at which level; this is the same table grouped by level.
 ROLES_BY_KIND: Mapping[str, tuple[str, ...]] = {
-    "hq": ("hq_admin", "hq_staff"),
-    "region": ("region_manager", "customer_dev_manager", "marcom_manager"),
-    "market": ("marketing_manager", "customer_mgmt_specialist", "trainer", "activity_specialist"),
-    "dealer": ("dealer_gm", "dealer_marketing_manager", "info_admin", "sales_rep"),
+    kind: tuple(role for role, role_kind in ROLE_KIND.items() if role_kind == kind) for kind in ORG_KINDS
 }
 APPROVAL_LEVELS: tuple[str, ...] = ("market", "region", "hq")
 ACTIVITY_TYPES: tuple[str, ...] = (
@@ -66,21 +67,18 @@ DEFAULT_RULES_PATH = Path(__file__).with_name("approval_rules.yaml")
 FEN_PER_YUAN = 100
 
 
-class ApprovalError(Exception):
+class ApprovalError(DomainError):
     """A refused approval action; `code` is stable and services map it to user text."""
 
     def __init__(self, code: str, field: str | None = None) -> None:
-        super().__init__(code if field is None else f"{code}: {field}")
-        self.code = code
+        params: dict[str, object] = {} if field is None else {"field": field}
+        super().__init__(code, **params)
+        self.args = (code if field is None else f"{code}: {field}",)
         self.field = field
 
 
 class ApprovalRulesError(ValueError):
     """The approval rules file is missing keys or holds bad values; the message names the key."""
-
-
-def in_subtree(path: str, ancestor_path: str) -> bool:
-    return path.startswith(ancestor_path)
 
 
 # --- configuration -----------------------------------------------------------------------------------------

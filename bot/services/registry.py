@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from bot.config import Settings
+from bot.services.activities import ActivityService
 from bot.services.clock import Clock
+from bot.services.customers import CustomerService
+from bot.services.my_work import MyWorkService
+from bot.services.network import NetworkService
 from bot.services.onboarding import OnboardingService
+from bot.services.sales import SaleService
+from bot.services.visits import VisitService
 from storage.uow import UnitOfWork
 
 
@@ -12,4 +18,10 @@ def build_services(uow: UnitOfWork, clock: Clock, settings: Settings) -> dict[st
     """One entry per service; the key is the handler parameter name that receives it."""
     return {
         "onboarding": OnboardingService(uow, clock),
+        "activities": ActivityService(uow, clock, settings.tz),
+        "network": NetworkService(uow, clock, settings.tz),
+        "sales": SaleService(uow, clock, settings.tz),
+        "customers": CustomerService(uow, clock),
+        "visits": VisitService(uow, clock, settings),
+        "my_work": MyWorkService(uow, clock, settings),
     }

@@ -1,0 +1,219 @@
+"""Approving in chat: rejection, send back and resubmit, reminders and escalation, and every tap that must
+change nothing (stale, repeated, forged, replayed, someone else's)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from bot.i18n import make_i18n
+from bot.scheduler import approval_watch
+from handlers.activities import ApprovalCb
+from storage.models import Activity, AuditLog
+from tests.conftest import People
+from tests.flows.test_activities import activity_rows, cast, decisions, last_answer, submitted, t
+from tests.support.harness import BotUnderTest, text_of
+
+
+async def audit_of(runner: BotUnderTest, activity_id: int) -> list[AuditLog]:
+    async with runner.sessionmaker() as session:
+        query = select(AuditLog).where(AuditLog.subject == f"activity:{activity_id}").order_by(AuditLog.id)
+        return list((await session.execute(query)).scalars())
+
+
+async def row(runner: BotUnderTest, activity_id: int) -> Activity:
+    async with runner.sessionmaker() as session:
+        found = await session.get(Activity, activity_id)
+        assert found is not None
+        return found
+
+
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_rejection_needs_a_comment_and_tells_the_requester(people: People, running_bot: BotUnderTest,
+                                                                 lang: str) -> None:
+    c = await cast(people, lang)
+    activity = await submitted(c, running_bot)
+    assert activity.id is not None
+    asked = text_of(await c.marketing.tap(t("❌ Reject", lang)))
+    assert t("Why is activity #{id} rejected? Please write a comment for the requester.", lang).format(
+        id=activity.id) in asked
+    assert (await row(running_bot, activity.id)).state == "pending"  # nothing decided before the comment
+    reply = text_of(await c.marketing.send("Budget far too high for a county launch"))
+    assert t("You rejected activity #{id}. The requester has been told.", lang).format(id=activity.id) in reply
+    told = c.requester.texts()[-1]
+    assert t("❌ Activity #{id} was rejected by {level} ({name}): {comment}", lang).format(
+        id=activity.id, level=t("Market department", lang), name="郑敏",  # i18n-ok: demo name
+        comment="Budget far too high for a county launch") == told
+    stored = await row(running_bot, activity.id)
+    assert (stored.state, stored.version) == ("rejected", 2)
+    [decision] = await decisions(running_bot, activity.id)
+    assert (decision.decision, decision.level, decision.comment) == \
+        ("reject", "market", "Budget far too high for a county launch")
+    entry = (await audit_of(running_bot, activity.id))[-1]
+    assert entry.action == "activity.reject" and entry.actor_staff_id == decision.actor_staff_id
+    assert "Budget far too high" in entry.detail and entry.at is not None
+    # The other approver's card is stale now.
+    await c.specialist.tap(t("✅ Approve", lang))
+    assert last_answer(running_bot) == t("This request has already been decided. Nothing was changed.", lang)
+    assert (await row(running_bot, activity.id)).state == "rejected"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-hans"])
+async def test_send_back_edit_and_resubmit_restarts_the_chain(people: People, running_bot: BotUnderTest,
+                                                              lang: str) -> None:
+    c = await cast(people, lang)
+    activity = await submitted(c, running_bot)
+    assert activity.id is not None
+    await c.specialist.tap(t("✅ Approve", lang))
+    await c.region.tap(t("✏️ Ask for changes", lang))
+    await c.region.send("Split the catering into its own event")
+    told = c.requester.texts()[-1]
+    assert "Split the catering into its own event" in told
+    stored = await row(running_bot, activity.id)
+    assert (stored.state, stored.step_index, stored.version) == ("changes_requested", 1, 3)
+
+    await c.requester.tap(t("✏️ Edit and resubmit", lang))
+    await c.requester.tap("✏️ " + t("Budget", lang))
+    summary = text_of(await c.requester.send("Venue 3000\nGifts 2,500"))
+    assert "5,500.00" in summary
+    old_market_card = running_bot.api.sent_messages(c.marketing.id)[-1]
+    await c.requester.tap(t("📨 Submit", lang))
+    stored = await row(running_bot, activity.id)
+    assert (stored.state, stored.step_index, stored.version, stored.budget_fen) == ("pending", 0, 4, 550_000)
+    assert stored.chain == "market,region,hq"  # a launch event still climbs to HQ
+    # The chain starts again at the market department with fresh buttons; old ones are stale.
+    assert f"#{activity.id}" in c.marketing.texts()[-1]
+    old_data = ApprovalCb(id=activity.id, v=1, d="a").pack()
+    await c.marketing.press(old_market_card, old_data)
+    assert last_answer(running_bot) == t("This request has already been decided. Nothing was changed.", lang)
+    await c.marketing.tap(t("✅ Approve", lang))
+    stored = await row(running_bot, activity.id)
+    assert (stored.state, stored.step_index, stored.version) == ("pending", 1, 5)
+    actions = [entry.action for entry in await audit_of(running_bot, activity.id)]
+    assert actions == ["activity.submitted", "activity.approve", "activity.request_changes",
+                       "activity.resubmitted", "activity.approve"]
+    # The Edit button of the send-back notice is stale after resubmitting.
+    await c.requester.tap(t("✏️ Edit and resubmit", lang))
+    assert last_answer(running_bot) == t("This request is not waiting for changes.", lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-hans"])
+async def test_forged_stale_duplicate_and_foreign_taps_change_nothing(people: People, running_bot: BotUnderTest,
+                                                                      lang: str) -> None:
+    c = await cast(people, lang)
+    activity = await submitted(c, running_bot)
+    assert activity.id is not None
+    shandong = await people.onboarded("marketing_manager", "mkt-shandong", "13800000011", language_code=lang)
+    southwest = await people.onboarded("region_manager", "southwest", "13800000006", language_code=lang)
+    approve_v1 = ApprovalCb(id=activity.id, v=1, d="a").pack()
+
+    async def forged(chat, data: str) -> str:  # type: ignore[no-untyped-def]
+        await chat.press(running_bot.api.sent_messages(chat.id)[-1], data)
+        return last_answer(running_bot)
+
+    not_found = t("Activity request not found.", lang)
+    assert await forged(shandong, approve_v1) == not_found  # a sibling market department
+    assert await forged(southwest, approve_v1) == not_found  # another region
+    assert await forged(c.region, approve_v1) == t("It is not your turn to decide on this request.", lang)
+    assert await forged(c.requester, approve_v1) == t("Your role doesn't allow this.", lang)
+    assert await forged(c.marketing, ApprovalCb(id=activity.id, v=7, d="a").pack()) == \
+        t("This request has already been decided. Nothing was changed.", lang)  # a version never drawn
+    assert await forged(c.marketing, ApprovalCb(id=activity.id, v=1, d="x").pack()) == \
+        t("This button is no longer active.", lang)
+    assert await forged(c.marketing, "apv:not-a-number") == t("This button is no longer active.", lang)
+    assert await forged(c.marketing, ApprovalCb(id=999, v=1, d="a").pack()) == not_found
+    assert (await row(running_bot, activity.id)).version == 1
+    assert await decisions(running_bot, activity.id) == []
+
+    card = running_bot.api.sent_messages(c.specialist.id)[-1]
+    await c.specialist.press(card, approve_v1)
+    assert (await row(running_bot, activity.id)).step_index == 1
+    await c.specialist.press(card, approve_v1)  # the second tap of the same button
+    assert last_answer(running_bot) == t("This request has already been decided. Nothing was changed.", lang)
+    await c.marketing.press(running_bot.api.sent_messages(c.marketing.id)[-1], approve_v1)  # a replay
+    assert last_answer(running_bot) == t("This request has already been decided. Nothing was changed.", lang)
+    stored = await row(running_bot, activity.id)
+    assert (stored.step_index, stored.version) == (1, 2)
+    assert len(await decisions(running_bot, activity.id)) == 1
+    # The region's card is for version 2; the other region manager in the wrong region can't use it either.
+    approve_v2 = ApprovalCb(id=activity.id, v=2, d="a").pack()
+    assert await forged(southwest, approve_v2) == not_found
+    assert await forged(c.specialist, approve_v2) == t("It is not your turn to decide on this request.", lang)
+    # A rejection tapped by the right approver but answered after someone else decided changes nothing.
+    await c.region.tap(t("❌ Reject", lang))
+    await c.marcom.tap(t("✅ Approve", lang))
+    reply = text_of(await c.region.send("too late"))
+    assert t("This request has already been decided. Nothing was changed.", lang) in reply
+    stored = await row(running_bot, activity.id)
+    assert (stored.state, stored.step_index) == ("pending", 2)
+    assert [d.decision for d in await decisions(running_bot, activity.id)] == ["approve", "approve"]
+
+
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_reminder_then_escalation(people: People, running_bot: BotUnderTest, lang: str) -> None:
+    c = await cast(people, lang)
+    activity = await submitted(c, running_bot)
+    assert activity.id is not None and activity.step_started_at is not None
+    bot = running_bot.bot
+    assert bot is not None
+    i18n = make_i18n("zh_CN")
+    start = activity.step_started_at
+
+    report = await approval_watch(running_bot.sessionmaker, bot, i18n, lambda: start + timedelta(hours=23))
+    assert (report.reminded, report.escalated) == (0, 0)
+
+    before = len(c.region.texts())
+    report = await approval_watch(running_bot.sessionmaker, bot, i18n, lambda: start + timedelta(hours=25))
+    assert (report.reminded, report.escalated, report.messages) == (1, 0, 2)
+    for approver in (c.specialist, c.marketing):
+        assert t("⏰ Reminder: this activity request has been waiting for your decision for {hours} hours.",
+                 lang).format(hours=25) in approver.texts()[-1]
+        assert approver.inline_buttons()[0][0] == t("✅ Approve", lang)
+    assert len(c.region.texts()) == before
+    stored = await row(running_bot, activity.id)
+    assert stored.reminded_at is not None and stored.escalated_at is None
+
+    report = await approval_watch(running_bot.sessionmaker, bot, i18n, lambda: start + timedelta(hours=26))
+    assert report.messages == 0  # one reminder per step
+
+    report = await approval_watch(running_bot.sessionmaker, bot, i18n, lambda: start + timedelta(hours=49))
+    assert (report.reminded, report.escalated) == (0, 1)
+    for upper in (c.region, c.marcom):
+        assert t("⚠️ Escalated to you: this activity request has been waiting at {level} for {hours} hours. "
+                 "Please follow up with them.", lang).format(level=t("Market department", lang), hours=49) \
+            in upper.texts()[-1]
+    if lang == "zh-hans":
+        assert "已上报给您" in c.region.texts()[-1]  # i18n-ok
+    stored = await row(running_bot, activity.id)
+    assert stored.escalated_at == start + timedelta(hours=49)
+    actions = [entry.action for entry in await audit_of(running_bot, activity.id)]
+    assert actions[-2:] == ["activity.remind", "activity.escalate"]
+
+    report = await approval_watch(running_bot.sessionmaker, bot, i18n, lambda: start + timedelta(hours=80))
+    assert report.messages == 0  # escalated once
+
+    # Deciding starts the next step's clock afresh: the region is not overdue at once.
+    await c.specialist.tap(t("✅ Approve", lang))
+    report = await approval_watch(running_bot.sessionmaker, bot, i18n, lambda: start + timedelta(hours=23))
+    assert report.messages == 0
+    [stored] = await activity_rows(running_bot)
+    assert (stored.step_index, stored.reminded_at, stored.escalated_at) == (1, None, None)
+
+
+async def test_watch_asks_for_results_after_the_activity(people: People, running_bot: BotUnderTest) -> None:
+    c = await cast(people, "en")
+    activity = await submitted(c, running_bot, activity_type="roadshow", attendance="20", budget="Venue 3000")
+    assert activity.chain == "market" and activity.id is not None
+    await c.marketing.tap(t("✅ Approve", "en"))
+    assert (await row(running_bot, activity.id)).state == "approved"
+    bot = running_bot.bot
+    assert bot is not None
+    after = activity.starts_at + timedelta(hours=3)
+    report = await approval_watch(running_bot.sessionmaker, bot, make_i18n("zh_CN"), lambda: after)
+    assert (report.results_asked, report.messages) == (1, 1)
+    assert c.requester.texts()[-1].startswith(f"Activity #{activity.id} has taken place.")
+    assert c.requester.inline_buttons() == [("📝 Report results", f"ares:{activity.id}")]
+    report = await approval_watch(running_bot.sessionmaker, bot, make_i18n("zh_CN"), lambda: after)
+    assert report.results_asked == 0
