@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 COMMANDS = (
     ("menu", N_("Main menu")),
+    ("today", N_("Follow-ups due today")),
+    ("visit", N_("Report a customer visit")),
+    ("find", N_("Find a customer")),
+    ("sale", N_("Report a sale")),
+    ("activities", N_("Marketing activities")),
     ("help", N_("What I can do")),
     ("language", N_("Switch language")),
     ("cancel", N_("Stop what you are doing")),

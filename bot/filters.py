@@ -8,7 +8,7 @@ from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message
 
 from bot.config import SUPPORTED_LOCALES
-from bot.labels import menu_label
+from bot.labels import MENU_LABELS, menu_label
 
 
 class HasText(Filter):
@@ -52,3 +52,35 @@ class MenuButton(Filter):
     async def __call__(self, message: Message) -> bool:
         return bool(message.text) and any(
             message.text == menu_label(self.entry, locale) for locale in SUPPORTED_LOCALES)
+
+
+def is_menu_text(text: str | None) -> bool:
+    """A main-menu button label, in any language."""
+    return bool(text) and any(text == menu_label(entry, locale)
+                              for entry in MENU_LABELS for locale in SUPPORTED_LOCALES)
+
+
+def is_menu_or_command(text: str | None) -> bool:
+    """Texts that are never an answer to a step: commands and main-menu taps go to their own handlers."""
+    return bool(text) and (text.startswith("/") or is_menu_text(text))  # type: ignore[union-attr]
+
+
+class Answer(Filter):
+    """A typed answer to a step: text that is neither a command nor a main-menu button."""
+
+    async def __call__(self, message: Message) -> bool:
+        return bool(message.text) and not is_menu_or_command(message.text)
+
+
+class NotMenuOrCommand(Filter):
+    """Anything but a command or a main-menu tap: a step's fallback re-asks only for those."""
+
+    async def __call__(self, message: Message) -> bool:
+        return not is_menu_or_command(message.text)
+
+
+class NotMenuText(Filter):
+    """Not a main-menu label: a menu tap in the middle of a step goes to its own feature, not into the answer."""
+
+    async def __call__(self, message: Message) -> bool:
+        return not is_menu_text(message.text)

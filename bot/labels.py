@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
+from babel.dates import format_date
 
 from bot.domain.errors import DomainError
+from bot.domain.playbook import default_playbook
 from bot.i18n import N_
 
 ROLE_NAMES = {
@@ -47,6 +52,22 @@ MENU_LABELS = {
     "leaders": N_("👥 Opinion leaders"),
 }
 
+# The command behind each menu entry, and what /help says of it.
+ENTRY_HELP = {
+    "today": N_("/today — follow-ups due and my numbers this quarter"),
+    "visit": N_("/visit — report a customer visit"),
+    "customer_new": N_("/newcustomer — add a customer to the archive"),
+    "find": N_("/find NAME or PHONE — find a customer"),
+    "sale": N_("/sale — report a sale and get the delivery-ceremony plan"),
+    "leader_new": N_("/newleader — register an opinion leader"),
+    "station_new": N_("/newstation — register an information station"),
+    "leaders": N_("/leaders — opinion leaders and their referrals this quarter"),
+    "activity_new": N_("/activity_new — request a marketing activity"),
+    "activities": N_("/activities — my activities and those waiting for me"),
+    "team": N_("/team — people and units in your part of the organisation"),
+    "profile": N_("/profile — my profile"),
+}
+
 ERROR_TEXTS = {
     "bad_phone": N_("That phone number doesn't look valid. Please check it and try again."),
     "invite_invalid": N_("This invitation code is not valid. Please check the link you were sent."),
@@ -79,3 +100,21 @@ def error_text(error: DomainError) -> str:
     if message is None:
         return _("Sorry, that didn't work ({code}). Please try again.").format(code=error.code)
     return _(message)
+
+
+def current_locale() -> str:
+    return get_i18n().current_locale
+
+
+def playbook_label(kind: str, code: str | None, locale: str | None = None) -> str:
+    """A playbook item's name in the current (or given) language; '—' for none, the code if unknown."""
+    if not code:
+        return "—"
+    try:
+        return default_playbook().label(kind, code, locale or current_locale())
+    except KeyError:
+        return code
+
+
+def format_day(day: date, locale: str | None = None) -> str:
+    return format_date(day, format="medium", locale=locale or current_locale())

@@ -13,7 +13,6 @@ import re
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
@@ -28,7 +27,7 @@ from bot.config import Settings
 from bot.domain.approvals import ApprovalError, BudgetLine, counts_toward, parse_money_fen
 from bot.domain.errors import DomainError
 from bot.domain.playbook import default_playbook
-from bot.filters import HasText, MenuButton
+from bot.filters import HasText, MenuButton, NotMenuText
 from bot.i18n import N_
 from bot.labels import kind_name
 from bot.services.activities import (
@@ -41,7 +40,7 @@ from bot.services.activities import (
 )
 from conversations.flow import Flow, nav_buttons
 from conversations.states import ActivityRequest
-from handlers.activities import EditCb, NotMenuText, activity_error, card, kpi_label, send_for_decision
+from handlers.activities import EditCb, activity_error, card, kpi_label, send_for_decision
 from handlers.keyboards import main_menu
 from storage.models import Activity, OrgUnit, Staff
 
@@ -166,8 +165,7 @@ async def start_request(message: Message, state: FSMContext, staff: Staff, **dat
         await message.answer(_("Your role doesn't allow this."), reply_markup=main_menu(staff.role))
         return
     await message.answer(_("New marketing activity request. You can go back or cancel at every step."))
-    await flow.start(message, state, ActivityRequest.activity_type, {**data, "staff": staff},
-                     client_token=uuid4().hex)
+    await flow.start(message, state, ActivityRequest.activity_type, {**data, "staff": staff})
 
 
 async def start_edit(callback: CallbackQuery, callback_data: EditCb, state: FSMContext, staff: Staff,

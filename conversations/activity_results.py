@@ -22,11 +22,11 @@ from bot.config import Settings
 from bot.domain.approvals import ApprovalError, parse_money_fen
 from bot.domain.errors import DomainError
 from bot.domain.phones import mask_phone, normalize_phone
-from bot.filters import HasPhoto, HasText
+from bot.filters import HasPhoto, HasText, NotMenuText
 from bot.services.activities import ActivityService
 from conversations.flow import Flow, nav_buttons
 from conversations.states import ActivityResults
-from handlers.activities import NotMenuText, ResultsCb, activity_error, money
+from handlers.activities import ResultsCb, activity_error, money
 from handlers.approvals import announce_results
 from handlers.keyboards import main_menu
 from storage.models import Staff

@@ -10,21 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.filters import Filter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
-from babel.dates import format_date
 
-from bot.config import SUPPORTED_LOCALES
 from bot.domain.errors import DomainError
 from bot.domain.playbook import default_playbook
-from bot.filters import HasText
+from bot.filters import HasText, NotMenuText
 from bot.i18n import N_
-from bot.labels import MENU_LABELS, error_text, menu_label
+from bot.labels import current_locale, error_text, format_day, playbook_label
 from bot.services.customers import (
     CustomerCardView,
     CustomerDraft,
@@ -89,13 +85,6 @@ ERRORS = {
 }
 
 
-class NotMenuText(Filter):
-    """Free text that is not a main-menu label: a menu tap mid-flow goes to its own feature instead."""
-
-    async def __call__(self, message: Message) -> bool:
-        return not any(message.text == menu_label(entry, code) for entry in MENU_LABELS for code in SUPPORTED_LOCALES)
-
-
 class CustomerAction(CallbackData, prefix="cust"):
     action: str  # "open", "edit" or "visit"
     id: int
@@ -106,28 +95,11 @@ class CustomerPick(CallbackData, prefix="cc"):
     code: str
 
 
-def locale() -> str:
-    return get_i18n().current_locale
-
-
 def error_message(error: DomainError) -> str:
     message = ERRORS.get(error.code)
     if message is None:
         return error_text(error)
     return _(message)
-
-
-def label(kind: str, code: str | None) -> str:
-    if not code:
-        return "—"
-    try:
-        return default_playbook().label(kind, code, locale())
-    except KeyError:
-        return code
-
-
-def format_day(day: Any) -> str:
-    return format_date(day, format="medium", locale=locale())
 
 
 def distance_text(distance_m: float) -> str:
@@ -149,13 +121,14 @@ def outcome_name(code: str) -> str:
 def draft_lines(draft: CustomerDraft) -> list[str]:
     values = {
         "name": draft.name, "phone": draft.phone or "—",
-        "nature": label("natures", draft.nature), "level": label("levels", draft.level),
-        "sales_mode": label("sales_modes", draft.sales_mode),
-        "vehicle_type": label("vehicle_types", draft.vehicle_type), "industry": label("industries", draft.industry),
-        "source": label("information_sources", draft.source),
+        "nature": playbook_label("natures", draft.nature), "level": playbook_label("levels", draft.level),
+        "sales_mode": playbook_label("sales_modes", draft.sales_mode),
+        "vehicle_type": playbook_label("vehicle_types", draft.vehicle_type),
+        "industry": playbook_label("industries", draft.industry),
+        "source": playbook_label("information_sources", draft.source),
         "fleet_size": str(draft.fleet_size) if draft.fleet_size else "—",
-        "province": label("provinces", draft.province), "city": draft.city or "—",
-        "stage": label("stages", draft.stage),
+        "province": playbook_label("provinces", draft.province), "city": draft.city or "—",
+        "stage": playbook_label("stages", draft.stage),
     }
     return [_("{field}: {value}").format(field=_(FIELD_NAMES[name]), value=value) for name, value in values.items()]
 
@@ -175,7 +148,7 @@ def card_text(view: CustomerCardView) -> str:
         lines.append(_("Recent visits:"))
         for visit in view.visits:
             lines.append("• {day} {kind}, {outcome}: {status}".format(
-                day=format_day(visit.visited_at.date()), kind=label("visit_kinds", visit.visit_kind),
+                day=format_day(visit.visited_at.date()), kind=playbook_label("visit_kinds", visit.visit_kind),
                 outcome=outcome_name(visit.outcome), status=visit_status_text(visit)))
     return "\n".join(lines)
 
@@ -217,10 +190,10 @@ def allowed_choices(field: str, answers: dict[str, Any]) -> list[tuple[str, str]
     """The buttons a choice step offers, given the answers so far."""
     playbook = default_playbook()
     if field == "industry":
-        return industries_for(answers.get("vehicle_type") or "", playbook, locale())
+        return industries_for(answers.get("vehicle_type") or "", playbook, current_locale())
     if field == "source":
-        return sources_for(answers.get("industry"), playbook, locale())
-    return playbook.choices(CHOICE_KINDS[field], locale())
+        return sources_for(answers.get("industry"), playbook, current_locale())
+    return playbook.choices(CHOICE_KINDS[field], current_locale())
 
 
 # --- asking -------------------------------------------------------------------------------------------------
@@ -292,7 +265,7 @@ async def ask_province(message: Message, state: FSMContext, data: dict[str, Any]
                   [(code, text) for code, text in choices if code != default]
         choices[0] = (choices[0][0], f"✅ {choices[0][1]}")
     await message.answer(_("Province? The first button keeps {province}.").format(
-        province=label("provinces", default)) if default else _("Province?"),
+        province=playbook_label("provinces", default)) if default else _("Province?"),
         reply_markup=choice_markup("province", choices, columns=4))
 
 

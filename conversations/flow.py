@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import uuid4
 
 from aiogram import Router
 from aiogram.filters.callback_data import CallbackData
@@ -57,8 +58,9 @@ class Flow:
 
     async def start(self, message: Message, state: FSMContext, first: State, data: dict[str, Any],
                     **initial: Any) -> None:
-        """Begins the flow afresh: previous answers are dropped."""
-        await state.set_data({HISTORY_KEY: [], **initial})
+        """Begins the flow afresh: previous answers are dropped, and a new client token identifies what this run
+        will submit, so a second Submit or a redelivered update can't store it twice."""
+        await state.set_data({HISTORY_KEY: [], "client_token": uuid4().hex, **initial})
         await state.set_state(first)
         await self._asks[first.state](message, state, data)  # type: ignore[index]
 

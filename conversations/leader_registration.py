@@ -7,7 +7,6 @@ Diagram: leader_registration.mmd beside this file.
 from __future__ import annotations
 
 from typing import Any
-from uuid import uuid4
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
@@ -18,7 +17,8 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import DomainError
 from bot.domain.playbook import default_playbook
-from bot.filters import MenuButton
+from bot.filters import Answer, MenuButton, NotMenuOrCommand
+from bot.labels import current_locale, playbook_label
 from bot.services.network import (
     CITY_MAX,
     NAME_MAX,
@@ -32,7 +32,7 @@ from bot.services.network import (
 from conversations.flow import Flow, nav_buttons
 from conversations.states import LeaderRegistration
 from handlers.keyboards import main_menu
-from handlers.leaders import Answer, NotMenuOrCommand, leader_card_text, locale, playbook_label, problem_text
+from handlers.leaders import leader_card_text, problem_text
 from storage.models import OrgUnit, Staff
 from storage.uow import UnitOfWork
 
@@ -68,7 +68,7 @@ async def ask_province(message: Message, state: FSMContext, data: dict[str, Any]
         rows.append([InlineKeyboardButton(text="✅ " + playbook_label("provinces", default),
                                           callback_data=LeaderStep(step="province", value=default).pack())])
     others = [InlineKeyboardButton(text=label, callback_data=LeaderStep(step="province", value=code).pack())
-              for code, label in default_playbook().choices("provinces", locale()) if code != default]
+              for code, label in default_playbook().choices("provinces", current_locale()) if code != default]
     rows += [others[i:i + 4] for i in range(0, len(others), 4)]
     if default:
         text = _("Province: the dealer's province is {province}. Tap it, or choose another province.").format(
@@ -114,8 +114,7 @@ async def start(message: Message, state: FSMContext, unit: OrgUnit | None, staff
     except DomainError as error:
         await message.answer(problem_text(error), reply_markup=main_menu(staff.role))
         return
-    await flow.start(message, state, LeaderRegistration.name, {**data, "unit": unit, "staff": staff},
-                     client_token=uuid4().hex)
+    await flow.start(message, state, LeaderRegistration.name, {**data, "unit": unit, "staff": staff})
 
 
 async def got_name(message: Message, state: FSMContext, **data: Any) -> None:

@@ -10,7 +10,6 @@ import calendar
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, cast
-from uuid import uuid4
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
@@ -22,21 +21,14 @@ from babel.dates import format_skeleton
 
 from bot.domain.errors import DomainError
 from bot.domain.playbook import ProductLine, default_playbook
-from bot.filters import MenuButton
+from bot.filters import Answer, MenuButton, NotMenuOrCommand
+from bot.labels import current_locale, format_day, playbook_label
 from bot.services.network import NetworkService, parse_positive_int, require_dealer
 from bot.services.sales import SaleDraft, SaleService, series_of
 from conversations.flow import Flow, nav_buttons
 from conversations.states import SaleReport
 from handlers.keyboards import main_menu
-from handlers.leaders import (
-    Answer,
-    NotMenuOrCommand,
-    format_count,
-    format_day,
-    locale,
-    playbook_label,
-    problem_text,
-)
+from handlers.leaders import format_count, problem_text
 from storage.models import Customer, OrgUnit, Staff
 from storage.uow import UnitOfWork
 
@@ -66,7 +58,7 @@ def _month_calendar(month: date, today: date) -> InlineKeyboardMarkup:
     """Days of one month; days after today are not offered."""
     previous = (month - timedelta(days=1)).replace(day=1)
     following = (month + timedelta(days=32)).replace(day=1)
-    title = format_skeleton("yMMMM", month, locale=locale())
+    title = format_skeleton("yMMMM", month, locale=current_locale())
     header = [_button("‹", "month", previous.isoformat()), _button(title, "noop")]
     header.append(_button("›", "month", following.isoformat()) if following <= today else _button(NOOP, "noop"))
     rows = [header]
@@ -90,7 +82,8 @@ async def ask_customer(message: Message, state: FSMContext, data: dict[str, Any]
 
 @flow.asks(SaleReport.product_line)
 async def ask_product_line(message: Message, state: FSMContext, data: dict[str, Any]) -> None:
-    buttons = [_button(label, "line", code) for code, label in default_playbook().choices("product_lines", locale())]
+    lines = default_playbook().choices("product_lines", current_locale())
+    buttons = [_button(label, "line", code) for code, label in lines]
     await message.answer(_("Which product line?"), reply_markup=_markup([buttons]))
 
 
@@ -98,8 +91,8 @@ async def ask_product_line(message: Message, state: FSMContext, data: dict[str, 
 async def ask_series(message: Message, state: FSMContext, data: dict[str, Any]) -> None:
     answers = await state.get_data()
     line = cast(ProductLine, default_playbook().item("product_lines", answers["product_line"]))
-    rows = [[_button(series.label.text(locale()), "series", series.code)] for series in line.series]
-    await message.answer(_("Which series of {line}?").format(line=line.label.text(locale())),
+    rows = [[_button(series.label.text(current_locale()), "series", series.code)] for series in line.series]
+    await message.answer(_("Which series of {line}?").format(line=line.label.text(current_locale())),
                          reply_markup=_markup(rows))
 
 
@@ -148,8 +141,7 @@ async def start(message: Message, state: FSMContext, unit: OrgUnit | None, staff
     except DomainError as error:
         await message.answer(problem_text(error), reply_markup=main_menu(staff.role))
         return
-    await flow.start(message, state, SaleReport.customer, {**data, "unit": unit, "staff": staff},
-                     client_token=uuid4().hex)
+    await flow.start(message, state, SaleReport.customer, {**data, "unit": unit, "staff": staff})
 
 
 async def search_customer(message: Message, state: FSMContext, unit: OrgUnit | None, uow: UnitOfWork,

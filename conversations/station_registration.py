@@ -6,7 +6,6 @@ Diagram: station_registration.mmd beside this file.
 from __future__ import annotations
 
 from typing import Any
-from uuid import uuid4
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
@@ -26,12 +25,13 @@ from aiogram.utils.i18n import gettext as _
 from bot.domain.errors import DomainError
 from bot.domain.phones import normalize_phone
 from bot.domain.playbook import default_playbook
-from bot.filters import HasLocation, MenuButton
+from bot.filters import Answer, HasLocation, MenuButton, NotMenuOrCommand
+from bot.labels import current_locale, playbook_label
 from bot.services.network import CITY_MAX, NAME_MAX, NetworkService, StationDraft, clean_text, require_dealer
 from conversations.flow import Flow, nav_buttons
 from conversations.states import StationRegistration
 from handlers.keyboards import main_menu
-from handlers.leaders import Answer, NotMenuOrCommand, locale, playbook_label, problem_text
+from handlers.leaders import problem_text
 from storage.models import InfoStation, OrgUnit, Staff
 
 flow = Flow("station")
@@ -61,7 +61,7 @@ async def ask_name(message: Message, state: FSMContext, data: dict[str, Any]) ->
 @flow.asks(StationRegistration.kind)
 async def ask_kind(message: Message, state: FSMContext, data: dict[str, Any]) -> None:
     buttons = [InlineKeyboardButton(text=label, callback_data=StationStep(step="kind", value=code).pack())
-               for code, label in default_playbook().choices("station_kinds", locale())]
+               for code, label in default_playbook().choices("station_kinds", current_locale())]
     await message.answer(_("What kind of place is it?"),
                          reply_markup=_markup([buttons[i:i + 2] for i in range(0, len(buttons), 2)]))
 
@@ -111,8 +111,7 @@ async def start(message: Message, state: FSMContext, unit: OrgUnit | None, staff
     except DomainError as error:
         await message.answer(problem_text(error), reply_markup=main_menu(staff.role))
         return
-    await flow.start(message, state, StationRegistration.name, {**data, "unit": unit, "staff": staff},
-                     client_token=uuid4().hex)
+    await flow.start(message, state, StationRegistration.name, {**data, "unit": unit, "staff": staff})
 
 
 async def _text_step(message: Message, state: FSMContext, data: dict[str, Any], key: str, max_length: int,

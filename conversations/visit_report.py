@@ -10,7 +10,6 @@ from __future__ import annotations
 import calendar
 from datetime import date
 from typing import Any
-from uuid import uuid4
 
 from aiogram import F, Router
 from aiogram.filters.callback_data import CallbackData
@@ -28,20 +27,12 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import DomainError
 from bot.domain.playbook import default_playbook
-from bot.filters import HasLocation, HasPhoto, HasText
+from bot.filters import HasLocation, HasPhoto, HasText, NotMenuText
 from bot.i18n import N_
+from bot.labels import current_locale, format_day, playbook_label
 from bot.services.customers import CustomerService
 from bot.services.visits import OUTCOMES, VisitDraft, VisitResult, VisitService
-from conversations.customer_card import (
-    CustomerAction,
-    NotMenuText,
-    distance_text,
-    error_message,
-    format_day,
-    label,
-    locale,
-    outcome_name,
-)
+from conversations.customer_card import CustomerAction, distance_text, error_message, outcome_name
 from conversations.flow import Flow, nav_buttons
 from conversations.states import VisitReport
 from handlers.keyboards import main_menu
@@ -83,8 +74,8 @@ def customer_button(customer: Customer) -> InlineKeyboardButton:
 
 def visit_error(error: DomainError, answers: dict[str, Any] | None = None) -> str:
     if error.code == "stage_not_allowed" and answers is not None:
-        return _(ERRORS["stage_not_allowed"]).format(current=label("stages", answers.get("customer_stage")),
-                                                     target=label("stages", answers.get("stage_after")))
+        return _(ERRORS["stage_not_allowed"]).format(current=playbook_label("stages", answers.get("customer_stage")),
+                                                     target=playbook_label("stages", answers.get("stage_after")))
     if error.code in ERRORS:
         return _(ERRORS[error.code])
     return error_message(error)
@@ -108,7 +99,7 @@ async def ask_customer(message: Message, state: FSMContext, data: dict[str, Any]
 @flow.asks(VisitReport.kind)
 async def ask_kind(message: Message, state: FSMContext, data: dict[str, Any]) -> None:
     answers = await state.get_data()
-    choices = default_playbook().choices("visit_kinds", locale())
+    choices = default_playbook().choices("visit_kinds", current_locale())
     markup = InlineKeyboardMarkup(inline_keyboard=[*rows_of([pick(text, "kind", code) for code, text in choices], 2),
                                                    nav_buttons()])
     await message.answer(_("Visit to {name}. What kind of visit?").format(name=answers.get("customer_name", "")),
@@ -127,9 +118,9 @@ async def ask_stage(message: Message, state: FSMContext, data: dict[str, Any]) -
     answers = await state.get_data()
     current = answers.get("customer_stage")
     buttons = [pick(f"• {text}" if code == current else text, "stage", code)
-               for code, text in default_playbook().choices("stages", locale())]
+               for code, text in default_playbook().choices("stages", current_locale())]
     await message.answer(_("The customer is at “{stage}”. Which stage after this visit?").format(
-        stage=label("stages", current)),
+        stage=playbook_label("stages", current)),
         reply_markup=InlineKeyboardMarkup(inline_keyboard=[*rows_of(buttons, 2), nav_buttons()]))
 
 
@@ -207,9 +198,9 @@ def summary_lines(answers: dict[str, Any]) -> list[str]:
         location = _("not needed for this kind of visit")
     return [
         _("Customer: {name}").format(name=answers.get("customer_name", "")),
-        _("Visit kind: {kind}").format(kind=label("visit_kinds", answers.get("visit_kind"))),
+        _("Visit kind: {kind}").format(kind=playbook_label("visit_kinds", answers.get("visit_kind"))),
         _("Outcome: {outcome}").format(outcome=outcome_name(answers.get("outcome", ""))),
-        _("Stage after: {stage}").format(stage=label("stages", answers.get("stage_after"))),
+        _("Stage after: {stage}").format(stage=playbook_label("stages", answers.get("stage_after"))),
         _("Notes: {notes}").format(notes=answers.get("notes") or "—"),
         _("Next follow-up: {day}").format(day=format_day(date.fromisoformat(follow_up)) if follow_up else "—"),
         _("Location: {location}").format(location=location),
@@ -234,7 +225,7 @@ async def start_visit(message: Message, state: FSMContext, **data: Any) -> None:
     if not works_at_dealer(data.get("unit")):
         await message.answer(_("Only dealer staff report customer visits."), reply_markup=main_menu(staff.role))
         return
-    await flow.start(message, state, VisitReport.customer, data, client_token=uuid4().hex)
+    await flow.start(message, state, VisitReport.customer, data)
 
 
 async def start_for_customer(message: Message, state: FSMContext, data: dict[str, Any], customer_id: int) -> None:
@@ -245,7 +236,7 @@ async def start_for_customer(message: Message, state: FSMContext, data: dict[str
     except DomainError as error:
         await message.answer(error_message(error))
         return
-    await flow.start(message, state, VisitReport.kind, data, client_token=uuid4().hex,
+    await flow.start(message, state, VisitReport.kind, data,
                      **customer_answers(customer))
 
 
@@ -398,7 +389,7 @@ async def show_calendar(callback: CallbackQuery, callback_data: VisitPick, state
 
 def format_day_month(year: int, month: int) -> str:
     from babel.dates import format_skeleton
-    return format_skeleton("yMMMM", date(year, month, 1), locale=locale())
+    return format_skeleton("yMMMM", date(year, month, 1), locale=current_locale())
 
 
 async def got_follow_up(callback: CallbackQuery, callback_data: VisitPick, state: FSMContext, **data: Any) -> None:
@@ -509,10 +500,10 @@ def result_text(result: VisitResult) -> str:
     else:
         proof = _("❔ No location: the visit is stored as not verified.")
     lines = [_("Visit to {name} saved.").format(name=result.customer.name), proof, "",
-             _("Next best action for “{stage}”:").format(stage=label("stages", result.customer.stage))]
-    lines += [f"• {label('actions', code)}" for code in result.next_action.actions]
+             _("Next best action for “{stage}”:").format(stage=playbook_label("stages", result.customer.stage))]
+    lines += [f"• {playbook_label('actions', code)}" for code in result.next_action.actions]
     if result.next_action.script:
-        lines.append(_("Script to use: {script}").format(script=label("scripts", result.next_action.script)))
+        lines.append(_("Script to use: {script}").format(script=playbook_label("scripts", result.next_action.script)))
     if result.customer.next_follow_up:
         lines.append(_("Next follow-up: {day}").format(day=format_day(result.customer.next_follow_up)))
     return "\n".join(lines)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Command, CommandObject, Filter
+from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
@@ -19,14 +19,14 @@ from aiogram.utils.i18n import gettext as _
 from babel.dates import format_date, format_time
 from babel.numbers import format_currency
 
-from bot.config import SUPPORTED_LOCALES, Settings
+from bot.config import Settings
 from bot.domain.approvals import ApprovalError
 from bot.domain.errors import DomainError
 from bot.domain.phones import mask_phone
 from bot.domain.playbook import default_playbook
 from bot.filters import MenuButton
 from bot.i18n import N_
-from bot.labels import MENU_LABELS, error_text, kind_name, menu_label, role_name
+from bot.labels import error_text, kind_name, role_name
 from bot.services.activities import (
     ActivityService,
     ActivityView,
@@ -60,14 +60,6 @@ class ResultsCb(CallbackData, prefix="ares"):
 class EditCb(CallbackData, prefix="aedit"):
     id: int
     v: int
-
-
-class NotMenuText(Filter):
-    """Not a main-menu label: a menu tap in the middle of a step goes to its own feature, not into the answer."""
-
-    async def __call__(self, message: Message) -> bool:
-        return not any(message.text == menu_label(entry, locale) for entry in MENU_LABELS
-                       for locale in SUPPORTED_LOCALES)
 
 
 DECISION_CODES = {"a": "approve", "r": "reject", "c": "request_changes"}

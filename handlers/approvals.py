@@ -19,7 +19,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.domain.errors import DomainError
-from bot.filters import HasText
+from bot.filters import HasText, NotMenuText
 from bot.i18n import N_
 from bot.labels import kind_name
 from bot.services.activities import ActivityService, Decided, Evaluated, OverdueStep, Reported, ResultsDue
@@ -29,7 +29,6 @@ from handlers.activities import (
     DECISION_CODES,
     ApprovalCb,
     EvaluateCb,
-    NotMenuText,
     activity_error,
     card,
     decision_keyboard,

@@ -10,9 +10,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.filters import HasText, MenuButton
+from bot.filters import HasText, MenuButton, NotMenuText
+from bot.labels import playbook_label
 from bot.services.customers import CustomerService
-from conversations.customer_card import CustomerAction, NotMenuText, label, new_customer, show_card
+from conversations.customer_card import CustomerAction, new_customer, show_card
 from conversations.flow import Flow, nav_buttons
 from conversations.states import CustomerSearch
 from conversations.visit_report import start_visit
@@ -23,7 +24,7 @@ MIN_QUERY_LENGTH = 2
 
 def result_button(customer: Customer) -> InlineKeyboardButton:
     text = "{name} · {phone} · {stage}".format(name=customer.name, phone=customer.phone or "—",
-                                               stage=label("stages", customer.stage))
+                                               stage=playbook_label("stages", customer.stage))
     return InlineKeyboardButton(text=text, callback_data=CustomerAction(action="open", id=customer.id).pack())  # type: ignore[arg-type]
 
 

@@ -5,23 +5,18 @@ Also the texts the network flows share: their error messages, the answer filter,
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 from aiogram import Router
-from aiogram.filters import Command, CommandObject, Filter
+from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
-from babel.dates import format_date
 
-from bot.config import SUPPORTED_LOCALES
 from bot.domain.errors import DomainError
-from bot.domain.playbook import default_playbook
 from bot.filters import MenuButton
 from bot.i18n import N_
-from bot.labels import MENU_LABELS, error_text, menu_label
+from bot.labels import error_text, format_day, playbook_label
 from bot.services.network import LeaderQuarter, NetworkService
 from handlers.keyboards import main_menu
 from storage.models import OrgUnit, Staff
@@ -51,49 +46,9 @@ def problem_text(error: DomainError) -> str:
     return _(message) if message is not None else error_text(error)
 
 
-def locale() -> str:
-    return get_i18n().current_locale
-
-
-def playbook_label(kind: str, code: str | None) -> str:
-    if not code:
-        return "—"
-    try:
-        return default_playbook().label(kind, code, locale())
-    except KeyError:
-        return code
-
-
-def format_day(day: date) -> str:
-    return format_date(day, format="medium", locale=locale())
-
-
 def format_count(value: Decimal | int) -> str:
     """A reward count without trailing zeros: 3.9, 5, 10."""
     return format(Decimal(value).normalize(), "f")
-
-
-def is_menu_or_command(text: str | None) -> bool:
-    """Texts that are never an answer to a step: commands and main-menu taps go to their own handlers."""
-    if not text:
-        return False
-    if text.startswith("/"):
-        return True
-    return any(text == menu_label(entry, loc) for entry in MENU_LABELS for loc in SUPPORTED_LOCALES)
-
-
-class Answer(Filter):
-    """A typed answer to a step: text that is neither a command nor a main-menu button (async filter)."""
-
-    async def __call__(self, message: Message) -> bool:
-        return bool(message.text) and not is_menu_or_command(message.text)
-
-
-class NotMenuOrCommand(Filter):
-    """Anything but a command or a main-menu tap: a step's fallback re-asks only for those."""
-
-    async def __call__(self, message: Message) -> bool:
-        return not is_menu_or_command(message.text)
 
 
 async def leader_card_text(uow: UnitOfWork, card: LeaderQuarter) -> str:

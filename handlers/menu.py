@@ -10,7 +10,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.domain.menu import menu_entries
 from bot.domain.org import MANAGER_ROLES
 from bot.filters import MenuButton
-from bot.labels import kind_name, role_name
+from bot.labels import ENTRY_HELP, kind_name, role_name
 from bot.services.team import team_overview
 from handlers.keyboards import main_menu
 from storage.models import Staff
@@ -22,14 +22,11 @@ async def show_menu(message: Message, staff: Staff) -> None:
 
 
 async def show_help(message: Message, staff: Staff) -> None:
-    lines = [_("fieldbot helps the dealer network with field marketing work."), "",
-             _("Commands:"),
-             _("/menu — main menu"),
-             _("/language — switch language"),
-             _("/cancel — stop what you are doing"),
-             _("/help — this help")]
-    if "team" in menu_entries(staff.role):
-        lines.insert(4, _("/team — people and units in your part of the organisation"))
+    """The commands of this person's role, in menu order, then the ones everybody has."""
+    lines = [_("fieldbot helps the dealer network with field marketing work."), "", _("Commands:")]
+    lines += [_(ENTRY_HELP[entry]) for entry in menu_entries(staff.role) if entry in ENTRY_HELP]
+    lines += [_("/menu — main menu"), _("/language — switch language"), _("/cancel — stop what you are doing"),
+              _("/help — this help")]
     await message.answer("\n".join(lines), reply_markup=main_menu(staff.role))
 
 

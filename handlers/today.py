@@ -8,8 +8,9 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.filters import MenuButton
+from bot.labels import format_day, playbook_label
 from bot.services.my_work import MyWorkService, TodayView
-from conversations.customer_card import CustomerAction, format_day, label
+from conversations.customer_card import CustomerAction
 from handlers.keyboards import main_menu
 from storage.models import Staff
 
@@ -22,7 +23,8 @@ def today_text(view: TodayView) -> str:
             assert customer.next_follow_up is not None
             overdue = _(" (overdue)") if customer.next_follow_up < view.today else ""
             lines.append("• {name}, {stage}: {day}{overdue}".format(
-                name=customer.name, stage=label("stages", customer.stage), day=format_day(customer.next_follow_up),
+                name=customer.name, stage=playbook_label("stages", customer.stage),
+                day=format_day(customer.next_follow_up),
                 overdue=overdue))
     else:
         lines.append(_("No follow-ups due. Well done!"))

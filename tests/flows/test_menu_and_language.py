@@ -23,6 +23,7 @@ async def test_sales_rep_menu_profile_and_help(people: People) -> None:
     assert "Phone: +8613955550001" in profile
     help_text = text_of(await chat.send("/help"))
     assert "/language — switch language" in help_text and "/team" not in help_text
+    assert "/visit — report a customer visit" in help_text and "/sale — report a sale" in help_text
     refused = text_of(await chat.send("/team"))
     assert refused == "Your role doesn't allow this."
 
@@ -35,6 +36,9 @@ async def test_manager_sees_own_subtree_with_masked_phones(people: People) -> No
     assert "济南鲁运重卡" not in overview and "华北大区" not in overview  # i18n-ok: outside the subtree
     assert "138****0016" in overview and "13800000016" not in overview
     assert "✓ 郑敏" in overview  # i18n-ok: the manager is registered now
+    help_text = text_of(await chat.send("/help"))
+    assert "/team — 查看您所辖组织的人员和单位" in help_text and "/visit" not in help_text
+    assert "/activities — 我的行销活动及待我审批的活动" in help_text
 
 
 async def test_language_switch_is_stored_and_redraws_the_menu(people: People, running_bot: BotUnderTest) -> None:
