@@ -1,4 +1,4 @@
-"""Registering a user opinion leader (用户意见领袖): name → phone → province → city → vehicles → fleet → Submit.
+"""Registering a user opinion leader: name → phone → province → city → vehicles → fleet → Submit.
 
 A phone already on file at the dealer shows that leader instead of creating a second one.
 Diagram: leader_registration.mmd beside this file.

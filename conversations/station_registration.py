@@ -1,4 +1,4 @@
-"""Registering an information station (信息站): name → kind → contact → phone → city → location or skip → Submit.
+"""Registering an information station: name → kind → contact → phone → city → location or skip → Submit.
 
 Diagram: station_registration.mmd beside this file.
 """

@@ -1,4 +1,4 @@
-"""/language: switch between 简体中文 and English; the choice is stored on the staff record."""
+"""/language: switch between Simplified Chinese and English; the choice is stored on the staff record."""
 
 from __future__ import annotations
 

@@ -103,7 +103,7 @@ class FsmRecord(SQLModel, table=True):
 
 
 class Customer(SQLModel, table=True):
-    """A customer archive record (客户档案), owned by a salesperson of one dealer."""
+    """A customer archive record, owned by a salesperson of one dealer."""
 
     __tablename__ = "customer"
     __table_args__ = (UniqueConstraint("dealer_unit_id", "phone", name="uq_customer_dealer_phone"),)
@@ -133,7 +133,7 @@ class Customer(SQLModel, table=True):
 
 
 class Visit(SQLModel, table=True):
-    """A customer visit report (客户拜访) with its location proof."""
+    """A customer visit report with its location proof."""
 
     __tablename__ = "visit"
 
@@ -159,7 +159,7 @@ class Visit(SQLModel, table=True):
 
 
 class OpinionLeader(SQLModel, table=True):
-    """A user opinion leader (用户意见领袖) maintained by a dealer."""
+    """A user opinion leader maintained by a dealer."""
 
     __tablename__ = "opinion_leader"
     __table_args__ = (UniqueConstraint("dealer_unit_id", "phone", name="uq_leader_dealer_phone"),)
@@ -179,7 +179,7 @@ class OpinionLeader(SQLModel, table=True):
 
 
 class InfoStation(SQLModel, table=True):
-    """An information station (信息站): a fixed channel that passes on customer information."""
+    """An information station: a fixed channel that passes on customer information."""
 
     __tablename__ = "info_station"
 
@@ -227,7 +227,7 @@ class Sale(SQLModel, table=True):
 
 
 class Activity(SQLModel, table=True):
-    """A marketing activity (行销活动): the request, where its approval stands, its results and evaluation."""
+    """A marketing activity: the request, where its approval stands, its results and evaluation."""
 
     __tablename__ = "activity"
 

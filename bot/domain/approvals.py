@@ -463,15 +463,15 @@ _MONEY_PATTERN = re.compile(
     r"""
     (?:(?:¥|RMB|CNY)\s*)?
     (?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)
-    (?:\s*(?P<wan>万))?
-    (?:\s*(?:元|RMB|CNY))?
+    (?:\s*(?P<wan>万))?  # i18n-ok: the unit people type (ten thousand)
+    (?:\s*(?:元|RMB|CNY))?  # i18n-ok: the currency word people type
     """,
     re.VERBOSE | re.IGNORECASE,
 )
 
 
 def parse_money_fen(text: str) -> int:
-    """Amount in fen from what people type: "12000", "12,000.50", "1.2万", "¥3000", full-width digits too."""
+    """Amount in fen from what people type: "12000", "12,000.50", "1.2万", "¥3000", full-width digits too."""  # i18n-ok
     normalized = unicodedata.normalize("NFKC", text or "").strip()
     match = _MONEY_PATTERN.fullmatch(normalized)
     if match is None:
