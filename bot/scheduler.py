@@ -43,10 +43,18 @@ async def approval_watch(sessionmaker: async_sessionmaker[AsyncSession], bot: Bo
         results_due = await activities.results_due()
         await uow.commit()
         messages = 0
+        # One activity whose messages fail (a bad row, an unexpected error) must not silence the others.
         for step in overdue:
-            messages += await announce_overdue(bot, i18n, activities, step, tz)
+            try:
+                messages += await announce_overdue(bot, i18n, activities, step, tz)
+            except Exception:
+                log.exception("approval watch: could not announce the %s of activity %s", step.action,
+                              step.activity.id)
         for due in results_due:
-            messages += await ask_for_results(bot, i18n, due, tz)
+            try:
+                messages += await ask_for_results(bot, i18n, due, tz)
+            except Exception:
+                log.exception("approval watch: could not ask for the results of activity %s", due.activity.id)
     reminded = sum(1 for step in overdue if step.action == "remind")
     report = WatchReport(reminded, len(overdue) - reminded, len(results_due), messages)
     if overdue or results_due:

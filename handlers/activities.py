@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot, Router
@@ -171,18 +172,27 @@ def card(view: ActivityView, tz: ZoneInfo, locale: str, history: bool = False) -
             receipts=view.receipts))
     if activity.evaluated_at is not None and activity.evaluation_comment:
         lines.append(_("Evaluation: {comment}").format(comment=activity.evaluation_comment))
-    if history and view.history:
-        lines += ["", _("History:")]
+    if history and (view.history or view.escalations):
+        events: list[tuple[datetime, str]] = []
         for entry in view.history:
-            decided = entry.decision.decided_at.astimezone(tz)
-            stamp = f"{format_date(decided.date(), format='medium', locale=locale)} {decided:%H:%M}"
             line = _("{when} {level}: {decision} by {name}").format(
-                when=stamp, level=kind_name(entry.decision.level), decision=_(DECISION_NAMES[entry.decision.decision]),
-                name=entry.actor.name if entry.actor else "?")
+                when=stamp(entry.decision.decided_at, tz, locale), level=kind_name(entry.decision.level),
+                decision=_(DECISION_NAMES[entry.decision.decision]), name=entry.actor.name if entry.actor else "?")
             if entry.decision.comment:
                 line += f" — {entry.decision.comment}"
-            lines.append("  " + line)
+            events.append((entry.decision.decided_at, line))
+        for escalation in view.escalations:
+            events.append((escalation.at, _("{when} escalated to {upper}: no decision at {level} for {hours} hours")
+                           .format(when=stamp(escalation.at, tz, locale), level=kind_name(escalation.level),
+                                   upper=kind_name(escalation.upper_level), hours=escalation.waited_hours)))
+        lines += ["", _("History:")]
+        lines += ["  " + line for _at, line in sorted(events, key=lambda event: event[0])]
     return "\n".join(lines)
+
+
+def stamp(moment: datetime, tz: ZoneInfo, locale: str) -> str:
+    local = moment.astimezone(tz)
+    return f"{format_date(local.date(), format='medium', locale=locale)} {local:%H:%M}"
 
 
 def decision_keyboard(activity: Activity) -> InlineKeyboardMarkup:

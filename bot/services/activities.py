@@ -91,6 +91,16 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
+class Escalation:
+    """A step the periodic watch escalated: from which level, to which, after how long."""
+
+    at: datetime
+    level: str
+    upper_level: str
+    waited_hours: int
+
+
+@dataclass(frozen=True)
 class ActivityView:
     """An activity with what a card shows about it."""
 
@@ -101,6 +111,7 @@ class ActivityView:
     receipts: int
     leads: int
     linked_leads: int
+    escalations: tuple[Escalation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -371,10 +382,17 @@ class ActivityService:
         history = [HistoryEntry(d, await self.uow.staff.get(d.actor_staff_id))
                    for d in await self.uow.activities.decisions(activity.id)]
         leads = await self.uow.activities.leads(activity.id)
+        escalations = []
+        for entry in await self.uow.activities.escalations(activity.id):
+            detail = json.loads(entry.detail or "{}")
+            if not detail.get("to"):
+                continue  # an HQ step has nowhere to go: nothing was escalated
+            escalations.append(Escalation(entry.at, str(detail.get("level") or ""), str(detail["to"]),
+                                          int(detail.get("waited_hours") or 0)))
         return ActivityView(activity, await self.uow.staff.get(activity.requester_staff_id),
                             await self.uow.org.get(activity.dealer_unit_id), history,
                             len(await self.uow.activities.receipts(activity.id)), len(leads),
-                            sum(1 for lead in leads if lead.customer_id is not None))
+                            sum(1 for lead in leads if lead.customer_id is not None), tuple(escalations))
 
     async def mine(self, staff: Staff) -> Sequence[Activity]:
         assert staff.id is not None

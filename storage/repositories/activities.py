@@ -10,7 +10,7 @@ from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from storage.models import Activity, ActivityDecision, ActivityLead, ActivityReceipt, OrgUnit, Staff
+from storage.models import Activity, ActivityDecision, ActivityLead, ActivityReceipt, AuditLog, OrgUnit, Staff
 
 LIST_LIMIT = 20
 
@@ -84,6 +84,13 @@ class ActivityRepository:
     async def decisions(self, activity_id: int) -> Sequence[ActivityDecision]:
         query = (select(ActivityDecision).where(ActivityDecision.activity_id == activity_id)
                  .order_by(col(ActivityDecision.id)))
+        return (await self.session.execute(query)).scalars().all()
+
+    async def escalations(self, activity_id: int) -> Sequence[AuditLog]:
+        """The audit entries of the periodic watch escalating this activity's steps, oldest first."""
+        query = (select(AuditLog).where(AuditLog.action == "activity.escalate",
+                                        AuditLog.subject == f"activity:{activity_id}")
+                 .order_by(col(AuditLog.id)))
         return (await self.session.execute(query)).scalars().all()
 
     async def add_receipt(self, receipt: ActivityReceipt) -> None:

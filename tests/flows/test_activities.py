@@ -3,7 +3,9 @@ results → evaluation, edits before submitting, /activities and /activity N, an
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -145,8 +147,10 @@ async def test_request_three_levels_results_evaluation(people: People, running_b
     assert last_answer(running_bot) == t("This request has already been decided. Nothing was changed.", lang)
     assert len(await decisions(running_bot, activity.id or 0)) == 1
 
+    assert not c.hq.inline_buttons()  # HQ waits its turn too
     await c.region.tap(t("✅ Approve", lang))
-    assert not c.hq.inline_buttons() or f"#{activity.id}" in c.hq.texts()[-1]
+    assert f"#{activity.id}" in c.hq.texts()[-1] and "13912340001" not in c.hq.texts()[-1]
+    assert c.hq.inline_buttons()[0][0] == t("✅ Approve", lang)
     await c.hq.tap(t("✅ Approve", lang))
     final = c.requester.texts()[-1]
     assert t("🎉 Activity #{id} is fully approved ({level}, {name}). After the activity, report its results with "
@@ -242,50 +246,143 @@ async def test_edit_before_submitting(people: People, running_bot: BotUnderTest,
     assert len(await activity_rows(running_bot)) == 1
 
 
-async def test_bad_answers_reask(people: People, running_bot: BotUnderTest) -> None:
-    requester = await people.onboarded("dealer_gm", "dlr-tangshan", "13912340003", language_code="en")
-    await requester.send(t("🎪 Request activity", "en"))
-    await requester.tap(pb("activity_types", "roadshow", "en"))
-    await requester.tap(pb("product_lines", "tx", "en"))
-    await requester.tap(pb("series", "tx_tractor_gtl", "en"))
-    assert "2026-12-05 14:00" in text_of(await requester.send("next friday"))
-    assert "must start in the future" in text_of(await requester.send("2020-01-01 10:00"))
-    await requester.send(FUTURE)
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_bad_answers_reask(people: People, running_bot: BotUnderTest, lang: str) -> None:
+    requester = await people.onboarded("dealer_gm", "dlr-tangshan", "13912340003", language_code=lang)
+    await requester.send(t("🎪 Request activity", lang))
+    await requester.tap(pb("activity_types", "roadshow", lang))
+    await requester.tap(pb("product_lines", "tx", lang))
+    await requester.tap(pb("series", "tx_tractor_gtl", lang))
+    bad_date = t("Please send the date and time like 2026-12-05 14:00.", lang)
+    for unparseable in ("next friday", "2030-02-30 10:00", "2030-12-05"):
+        assert text_of(await requester.send(unparseable)) == bad_date
+    assert text_of(await requester.send("2020-01-01 10:00")) == t("The activity must start in the future.", lang)
+    assert text_of(await requester.send(FUTURE)) == t("In which county-level city?", lang)
     await requester.send("Luannan")
     await requester.send("Depot")
-    assert "at least one" in (await _tap_done_alert(requester, running_bot))
-    await requester.tap(pb("natures", "individual", "en"))
-    await requester.tap("Done")
-    assert "whole number" in text_of(await requester.send("many"))
+    assert await _tap_done_alert(requester, running_bot, lang) == \
+        t("Please choose at least one customer nature.", lang)
+    await requester.tap(pb("natures", "individual", lang))
+    await requester.tap(t("Done", lang))
+    bad_count = t("Please send the expected attendance as a whole number, e.g. 40.", lang)
+    for wrong in ("many", "0", "-1", "12.5", "1000001"):
+        assert text_of(await requester.send(wrong)) == bad_count, wrong
     await requester.send("20")
-    assert "one item per line" in text_of(await requester.send("lots of money"))
+    bad_budget = t("I couldn't read that. Please send one item per line, a name then an amount, e.g. “Venue 3000”.",
+                   lang)
+    for wrong in ("lots of money", "Venue abc", "Venue 12.345", "3000"):
+        assert text_of(await requester.send(wrong)) == bad_budget, wrong
+    described = text_of(await requester.send("Venue 3000\nGifts 1.2万"))  # i18n-ok: the unit people type
+    assert described == t("Describe the activity: programme, invited customers, goals.", lang)
+    summary = text_of(await requester.send("Roadshow at the depot"))
+    assert t("Expected attendance: {count}", lang).format(count=20) in summary and "15,000.00" in summary
+    assert await activity_rows(running_bot) == []  # nothing is stored before Submit
 
 
-async def _tap_done_alert(chat: Chat, runner: BotUnderTest) -> str:
-    await chat.tap("Done")
+async def test_request_survives_a_restart_midway(people: People, running_bot: BotUnderTest) -> None:
+    """Both languages in one bot: the answers live in the durable FSM storage, not in memory."""
+    for lang, phone in (("zh-hans", "13912340021"), ("en", "13912340022")):
+        requester = await people.onboarded("dealer_gm", "dlr-tangshan", phone, language_code=lang)
+        await requester.send(t("🎪 Request activity", lang))
+        await requester.tap(pb("activity_types", "roadshow", lang))
+        await requester.tap(pb("product_lines", "tx", lang))
+        await requester.tap(pb("series", "tx_tractor_gtl", lang))
+        await requester.send(FUTURE)
+        await running_bot.restart()
+        assert text_of(await requester.send("Luannan")) == t("At which address (venue)?", lang)
+        await requester.send("Depot")
+        await running_bot.restart()
+        await requester.tap(pb("natures", "individual", lang))  # the nature buttons drawn before still work
+        await requester.tap(t("Done", lang))
+        await requester.send("20")
+        await requester.send("Venue 3000")
+        summary = text_of(await requester.send("Roadshow"))
+        assert t("Where: {city}, {address}", lang).format(city="Luannan", address="Depot") in summary
+        await running_bot.restart()
+        done = text_of(await requester.tap(t("📨 Submit", lang)))  # the summary's button from before the restart
+        assert t("📨 Activity #{id} is submitted. Approval: {levels}. You will be told about each decision.",
+                 lang).split("#")[0] in done
+    rows = await activity_rows(running_bot)
+    assert [(r.city, r.address, r.expected_attendance, r.budget_fen, r.state) for r in rows] == \
+        [("Luannan", "Depot", 20, 300_000, "pending")] * 2
+
+
+async def delivered_twice(chat: Chat, push: Callable[[], int]) -> list[dict[str, Any]]:
+    """Telegram delivers the very same update twice (a webhook retry, a reconnect): the same payload and callback
+    query id queued again right behind the first. Returns the bot's replies to both."""
+    seen = len(chat.runner.api.sent_messages(chat.id))
+    first = push()
+    [update] = [u for u in chat.user.bot.queue if u["update_id"] == first]
+    again = chat.runner.api.push_update(copy.deepcopy({k: v for k, v in update.items() if k != "update_id"}),
+                                        token=chat.user.bot.token)
+    assert again != first
+    await chat.runner.processed(first)
+    await chat.runner.processed(again)
+    return chat.runner.api.sent_messages(chat.id)[seen:]
+
+
+async def tap_delivered_twice(chat: Chat, label: str) -> list[dict[str, Any]]:
+    """Taps the button labelled `label` on the latest message that has it; the update arrives twice."""
+    for message in reversed(chat.runner.api.sent_messages(chat.id)):
+        for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+            for button in row:
+                if button.get("text") == label:
+                    return await delivered_twice(chat, lambda m=message, b=button: chat.user.press(
+                        m, b["callback_data"]))
+    raise LookupError(label)
+
+
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_submit_delivered_twice_files_one_request(people: People, running_bot: BotUnderTest,
+                                                        lang: str) -> None:
+    c = await cast(people, lang)
+    await fill_request(c.requester, lang)
+    before = {chat.id: len(chat.texts()) for chat in (c.specialist, c.marketing)}
+    replies = await tap_delivered_twice(c.requester, t("📨 Submit", lang))
+    [activity] = await activity_rows(running_bot)
+    submitted_text = t("📨 Activity #{id} is submitted. Approval: {levels}. You will be told about each decision.",
+                       lang).format(id=activity.id, levels=" → ".join(
+                           t(level, lang) for level in ("Market department", "Region", "Headquarters")))
+    assert [m.get("text") for m in replies] == [submitted_text]  # the second delivery says nothing more
+    assert (activity.state, activity.version) == ("pending", 1)
+    for approver in (c.specialist, c.marketing):  # each market approver got the card once
+        assert len(approver.texts()) == before[approver.id] + 1
+    async with running_bot.sessionmaker() as session:
+        audit = (await session.execute(select(AuditLog).where(AuditLog.action == "activity.submitted"))).all()
+    assert len(audit) == 1
+
+
+async def _tap_done_alert(chat: Chat, runner: BotUnderTest, lang: str) -> str:
+    await chat.tap(t("Done", lang))
     return last_answer(runner)
 
 
-async def test_lists_and_scope(people: People, running_bot: BotUnderTest) -> None:
-    c = await cast(people, "en")
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_lists_and_scope(people: People, running_bot: BotUnderTest, lang: str) -> None:
+    c = await cast(people, lang)
     activity = await submitted(c, running_bot)
     mine = text_of(await c.requester.send("/activities"))
-    assert "My requests:" in mine and f"#{activity.id}" in mine and "Waiting for approval" in mine
-    assert "Held this quarter" in mine and "Product promotion activities 0" in mine  # pending doesn't count
-    waiting = text_of(await c.specialist.send(t("📋 Activities", "en")))
-    assert "Waiting for you:" in waiting and f"#{activity.id}" in waiting
+    assert t("My requests:", lang) in mine and f"#{activity.id}" in mine and t("Waiting for approval", lang) in mine
+    assert t("Waiting for you:", lang) not in mine
+    assert f"{pb('kpis', 'promotion', lang)} 0" in mine  # pending doesn't count toward the quarter
+    waiting = text_of(await c.specialist.send(t("📋 Activities", lang)))
+    assert t("Waiting for you:", lang) in waiting and f"#{activity.id}" in waiting
     assert f"#{activity.id}" not in text_of(await c.region.send("/activities"))  # not its turn yet
     shown = text_of(await c.region.send(f"/activity {activity.id}"))
     assert "Zhengding" in shown and not c.region.inline_buttons()
+    shown = text_of(await c.specialist.send(f"/activity {activity.id}"))
+    assert "Zhengding" in shown and c.specialist.inline_buttons()[0][0] == t("✅ Approve", lang)
 
+    not_found = t("Activity request not found.", lang)
     for outsider in (
-        await people.onboarded("marketing_manager", "mkt-shandong", "13800000011", language_code="en"),
-        await people.onboarded("region_manager", "southwest", "13800000006", language_code="en"),
-        await people.onboarded("dealer_gm", "dlr-tangshan", "13912340009", language_code="en"),
+        await people.onboarded("marketing_manager", "mkt-shandong", "13800000011", language_code=lang),
+        await people.onboarded("region_manager", "southwest", "13800000006", language_code=lang),
+        await people.onboarded("dealer_gm", "dlr-tangshan", "13912340009", language_code=lang),
     ):
-        assert text_of(await outsider.send(f"/activity {activity.id}")) == "Activity request not found."
-        assert f"#{activity.id}" not in text_of(await outsider.send("/activities"))
-    assert text_of(await c.requester.send("/activity 999")) == "Activity request not found."
+        assert text_of(await outsider.send(f"/activity {activity.id}")) == not_found
+        listing = text_of(await outsider.send("/activities"))
+        assert f"#{activity.id}" not in listing and "Zhengding" not in listing
+    assert text_of(await c.requester.send("/activity 999")) == not_found
 
 
 async def test_only_dealer_staff_request(people: People) -> None:

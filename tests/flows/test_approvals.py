@@ -6,14 +6,27 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from aiogram import Bot, Dispatcher
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel import select
 
+from bot import runner
+from bot.config import Settings
 from bot.i18n import make_i18n
-from bot.scheduler import approval_watch
-from handlers.activities import ApprovalCb
+from bot.scheduler import approval_watch, start_scheduler
+from handlers.activities import ApprovalCb, stamp
 from storage.models import Activity, AuditLog
 from tests.conftest import People
-from tests.flows.test_activities import activity_rows, cast, decisions, last_answer, submitted, t
+from tests.flows.test_activities import (
+    LOCALES,
+    activity_rows,
+    cast,
+    decisions,
+    last_answer,
+    submitted,
+    t,
+    tap_delivered_twice,
+)
 from tests.support.harness import BotUnderTest, text_of
 
 
@@ -217,3 +230,195 @@ async def test_watch_asks_for_results_after_the_activity(people: People, running
     assert c.requester.inline_buttons() == [("📝 Report results", f"ares:{activity.id}")]
     report = await approval_watch(running_bot.sessionmaker, bot, make_i18n("zh_CN"), lambda: after)
     assert report.results_asked == 0
+
+
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_comment_step_survives_a_restart(people: People, running_bot: BotUnderTest, lang: str) -> None:
+    c = await cast(people, lang)
+    activity = await submitted(c, running_bot)
+    assert activity.id is not None
+    await c.marketing.tap(t("✏️ Ask for changes", lang))
+    await running_bot.restart()
+    reply = text_of(await c.marketing.send("Move it to a weekend"))
+    assert t("You sent activity #{id} back for changes. The requester has been told.", lang).format(
+        id=activity.id) in reply
+    assert "Move it to a weekend" in c.requester.texts()[-1]
+    assert c.requester.inline_buttons() == [(t("✏️ Edit and resubmit", lang), f"aedit:{activity.id}:2")]
+    stored = await row(running_bot, activity.id)
+    assert (stored.state, stored.version) == ("changes_requested", 2)
+    [decision] = await decisions(running_bot, activity.id)
+    assert (decision.decision, decision.comment) == ("request_changes", "Move it to a weekend")
+
+    # The requester's edit flow survives a restart too, and the resubmission restarts the chain.
+    await c.requester.tap(t("✏️ Edit and resubmit", lang))
+    await running_bot.restart()
+    await c.requester.tap(t("📨 Submit", lang))
+    stored = await row(running_bot, activity.id)
+    assert (stored.state, stored.step_index, stored.version) == ("pending", 0, 3)
+
+
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_approve_delivered_twice_decides_once(people: People, running_bot: BotUnderTest, lang: str) -> None:
+    c = await cast(people, lang)
+    activity = await submitted(c, running_bot)
+    assert activity.id is not None
+    told_before, region_before = len(c.requester.texts()), len(c.region.texts())
+    replies = await tap_delivered_twice(c.marketing, t("✅ Approve", lang))
+    assert [m.get("text") for m in replies] == [t("You approved activity #{id}.", lang).format(id=activity.id)]
+    stored = await row(running_bot, activity.id)
+    assert (stored.state, stored.step_index, stored.version) == ("pending", 1, 2)
+    assert len(await decisions(running_bot, activity.id)) == 1
+    assert [e.action for e in await audit_of(running_bot, activity.id)] == ["activity.submitted", "activity.approve"]
+    assert len(c.requester.texts()) == told_before + 1  # told once
+    assert len(c.region.texts()) == region_before + 1  # the next level got one card
+
+    # A Reject tap delivered twice asks for the comment once; the comment then decides once.
+    replies = await tap_delivered_twice(c.region, t("❌ Reject", lang))
+    asked = t("Why is activity #{id} rejected? Please write a comment for the requester.", lang).format(
+        id=activity.id)
+    # The second delivery may ask again (nothing is decided before the comment), but says nothing else.
+    assert asked in [m.get("text") for m in replies] and {m.get("text") for m in replies} == {asked}
+    assert (await row(running_bot, activity.id)).version == 2
+    await c.region.send("No budget left this quarter")
+    stored = await row(running_bot, activity.id)
+    assert (stored.state, stored.version) == ("rejected", 3)
+    assert [d.decision for d in await decisions(running_bot, activity.id)] == ["approve", "reject"]
+
+
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_escalation_reaches_the_level_above_and_shows_in_the_history(people: People, running_bot: BotUnderTest,
+                                                                           lang: str) -> None:
+    c = await cast(people, lang)
+    activity = await submitted(c, running_bot)
+    assert activity.id is not None and activity.step_started_at is not None
+    bot = running_bot.bot
+    assert bot is not None
+    at = activity.step_started_at + timedelta(hours=50)
+    await approval_watch(running_bot.sessionmaker, bot, make_i18n("zh_CN"), lambda: at)
+    escalated = t("⚠️ Escalated to you: this activity request has been waiting at {level} for {hours} hours. "
+                  "Please follow up with them.", lang).format(level=t("Market department", lang), hours=50)
+    for upper in (c.region, c.marcom):
+        assert upper.texts()[-1].startswith(escalated) and f"#{activity.id}" in upper.texts()[-1]
+        assert "13912340001" not in upper.texts()[-1]
+    assert all(f"#{activity.id}" not in text for text in c.hq.texts())  # only one level up
+
+    line = t("{when} escalated to {upper}: no decision at {level} for {hours} hours", lang).format(
+        when=stamp(at, running_bot.settings.tz, LOCALES[lang]), upper=t("Region", lang),
+        level=t("Market department", lang), hours=50)
+    for viewer in (c.requester, c.region, c.marketing):
+        shown = text_of(await viewer.send(f"/activity {activity.id}"))
+        assert t("History:", lang) in shown and line in shown
+    # Decisions and escalations share the history, ordered by time (the watch ran on a clock 50 hours ahead).
+    await c.marketing.tap(t("✅ Approve", lang))
+    history = text_of(await c.requester.send(f"/activity {activity.id}")).split(t("History:", lang))[1]
+    entries = [entry.strip() for entry in history.strip().splitlines()]
+    assert len(entries) == 2 and entries[1] == line
+    approved = t("{when} {level}: {decision} by {name}", lang).format(
+        when="", level=t("Market department", lang), decision=t("approved", lang), name="郑敏")  # i18n-ok: demo
+    assert entries[0].endswith(approved.strip())
+
+
+async def test_watch_goes_on_past_an_activity_that_fails(people: People, running_bot: BotUnderTest) -> None:
+    c = await cast(people, "en")
+    broken = await submitted(c, running_bot, activity_type="roadshow", attendance="20", budget="Venue 3000")
+    fine = await submitted(c, running_bot, activity_type="roadshow", attendance="20", budget="Venue 4000")
+    assert broken.id is not None and fine.id is not None and fine.step_started_at is not None
+    async with running_bot.sessionmaker() as session:  # a row no card can be drawn for
+        stored = await session.get(Activity, broken.id)
+        assert stored is not None
+        stored.natures = "no_such_nature"
+        await session.commit()
+    bot = running_bot.bot
+    assert bot is not None
+    before = len(c.marketing.texts())
+    at = fine.step_started_at + timedelta(hours=25)
+    report = await approval_watch(running_bot.sessionmaker, bot, make_i18n("zh_CN"), lambda: at)
+    assert (report.reminded, report.messages) == (2, 2)  # both due; only the good one's two messages went out
+    new = c.marketing.texts()[before:]
+    assert len(new) == 1 and f"#{fine.id}" in new[0] and new[0].startswith("⏰ Reminder")
+    assert (await row(running_bot, fine.id)).reminded_at is not None
+
+
+async def test_running_the_bot_starts_the_approval_watch(settings: Settings,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[AsyncIOScheduler] = []
+    seen: dict[str, object] = {}
+
+    def spy(*args: object, **kwargs: object) -> AsyncIOScheduler:
+        scheduler = start_scheduler(*args, **kwargs)  # type: ignore[arg-type]
+        started.append(scheduler)
+        return scheduler
+
+    async def fake_polling(dispatcher: Dispatcher, bot: Bot, _settings: Settings) -> None:
+        [scheduler] = started
+        job = scheduler.get_job("approval_watch")
+        seen.update(running=scheduler.running, func=job.func if job else None,
+                    interval=job.trigger.interval if job else None)
+        await bot.session.close()
+
+    monkeypatch.setattr(runner, "start_scheduler", spy)
+    monkeypatch.setattr(runner, "polling", fake_polling)
+    await runner.run_bot(settings)
+    assert seen == {"running": True, "func": approval_watch,
+                    "interval": timedelta(minutes=settings.approval_watch_minutes)}
+    assert not started[0].running  # stopped with the bot
+
+
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_forged_edit_results_and_score_taps_change_nothing(people: People, running_bot: BotUnderTest,
+                                                                 lang: str) -> None:
+    c = await cast(people, lang)
+    activity = await submitted(c, running_bot, activity_type="roadshow", attendance="20", budget="Venue 3000")
+    assert activity.id is not None and activity.chain == "market"
+    other_dealer = await people.onboarded("dealer_gm", "dlr-tangshan", "13912340031", language_code=lang)
+    shandong = await people.onboarded("marketing_manager", "mkt-shandong", "13800000011", language_code=lang)
+    not_found = t("Activity request not found.", lang)
+
+    async def forged(chat, data: str) -> str:  # type: ignore[no-untyped-def]
+        await chat.press(running_bot.api.sent_messages(chat.id)[-1], data)
+        return last_answer(running_bot)
+
+    await c.marketing.tap(t("✏️ Ask for changes", lang))
+    await c.marketing.send("Add the address of the depot")
+    edit = f"aedit:{activity.id}:2"
+    assert await forged(other_dealer, edit) == not_found
+    assert await forged(c.marketing, edit) == not_found  # not the requester's own request
+    assert await forged(c.requester, f"aedit:{activity.id}:1") == \
+        t("This request has already been decided. Nothing was changed.", lang)
+    await c.requester.tap(t("✏️ Edit and resubmit", lang))
+    await c.requester.tap(t("📨 Submit", lang))
+    await c.marketing.tap(t("✅ Approve", lang))
+    assert (await row(running_bot, activity.id)).state == "approved"
+
+    results = f"ares:{activity.id}"
+    assert await forged(other_dealer, results) == not_found
+    assert await forged(c.marketing, results) == not_found
+    score = f"aev:{activity.id}:5"
+    not_yet = t("This activity has no results to evaluate, or it was evaluated already.", lang)
+    assert await forged(c.specialist, score) == not_yet  # nothing reported yet
+    await c.requester.tap(t("📝 Report results", lang))
+    await c.requester.send("18")
+    await c.requester.send("4")
+    await c.requester.tap(t("Skip", lang))
+    await c.requester.send("1")
+    assert text_of(await c.requester.send("abc")) == t("Please send an amount in yuan, e.g. 11800.", lang)
+    await c.requester.send("2800")
+    await c.requester.send_photo()
+    await c.requester.tap(t("Done", lang))
+    await c.requester.tap(t("📨 Submit", lang))
+    assert (await row(running_bot, activity.id)).state == "completed"
+    assert await forged(c.requester, results) == t("Results can be reported once, for an approved activity.", lang)
+
+    assert await forged(c.requester, score) == t("Your role doesn't allow this.", lang)  # their own activity
+    assert await forged(shandong, score) == not_found
+    assert await forged(c.region, score) == t("Your role doesn't allow this.", lang)  # not in this chain
+    assert await forged(c.specialist, f"aev:{activity.id}:9") == t("This button is no longer active.", lang)
+    stored = await row(running_bot, activity.id)
+    assert (stored.state, stored.score, stored.evaluated_at) == ("completed", None, None)
+
+    await c.specialist.tap("5⭐")
+    await c.specialist.tap(t("Skip", lang))
+    assert await forged(c.marketing, f"aev:{activity.id}:1") == not_yet  # a second reviewer, too late
+    stored = await row(running_bot, activity.id)
+    assert (stored.state, stored.score, stored.evaluation_comment) == ("evaluated", 5, None)
+    assert [e.action for e in await audit_of(running_bot, activity.id)].count("activity.evaluated") == 1
