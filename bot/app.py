@@ -17,6 +17,7 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import SUPPORTED_LOCALES, Settings
+from bot.domain.playbook import default_playbook
 from bot.i18n import N_, LocaleMiddleware, make_i18n
 from bot.middlewares import DatabaseMiddleware
 from bot.services.clock import Clock, system_clock
@@ -74,6 +75,7 @@ def build_dispatcher(settings: Settings, sessionmaker: async_sessionmaker[AsyncS
                      observers: Sequence[BaseMiddleware] = ()) -> Dispatcher:
     """The production dispatcher. `observers` wrap every update outermost (tests and benchmarks use them
     to know when an update is fully handled, commit included)."""
+    default_playbook()  # checked at start: a broken playbook stops here, naming its line and key
     storage, isolation = fsm_backends(settings, sessionmaker)
     # One update per user at a time, in order: without isolation a fast user's steps race each other.
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)

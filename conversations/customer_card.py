@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
@@ -18,7 +19,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import DomainError
 from bot.domain.playbook import default_playbook
-from bot.filters import HasText, NotMenuText
+from bot.filters import HasText, NotMenuOrCommand, NotMenuText
 from bot.i18n import N_
 from bot.labels import current_locale, error_text, format_day, playbook_label
 from bot.services.customers import (
@@ -508,5 +509,7 @@ def make_router() -> Router:
     router.callback_query.register(got_confirm, CustomerCard.confirm, CustomerPick.filter(F.field == "confirm"))
     router.callback_query.register(got_edit_field, CustomerCard.edit_field, CustomerPick.filter(F.field == "edit"))
     router.callback_query.register(got_choice, CustomerPick.filter())
-    router.message.register(tap_expected, *STATES.values(), CustomerCard.duplicate, CustomerCard.edit_field)
+    # One StateFilter with every step (separate state filters would all have to match at once).
+    router.message.register(tap_expected, StateFilter(*STATES.values(), CustomerCard.duplicate,
+                                                      CustomerCard.edit_field), NotMenuOrCommand())
     return router

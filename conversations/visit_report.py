@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
@@ -27,7 +28,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import DomainError
 from bot.domain.playbook import default_playbook
-from bot.filters import HasLocation, HasPhoto, HasText, NotMenuText
+from bot.filters import HasLocation, HasPhoto, HasText, NotMenuOrCommand, NotMenuText
 from bot.i18n import N_
 from bot.labels import current_locale, format_day, playbook_label
 from bot.services.customers import CustomerService
@@ -534,11 +535,13 @@ def make_router() -> Router:
     router.callback_query.register(got_follow_up, VisitReport.follow_up, VisitPick.filter(F.field == "day"))
     router.message.register(got_location, VisitReport.location, HasLocation())
     router.callback_query.register(skip_location, VisitReport.location, VisitPick.filter(F.field == "loc"))
-    router.message.register(location_expected, VisitReport.location)
+    router.message.register(location_expected, VisitReport.location, NotMenuOrCommand())
     router.message.register(got_photo, VisitReport.photo, HasPhoto())
     router.callback_query.register(skip_photo, VisitReport.photo, VisitPick.filter(F.field == "photo"))
-    router.message.register(photo_expected, VisitReport.photo)
+    router.message.register(photo_expected, VisitReport.photo, NotMenuOrCommand())
     router.callback_query.register(submit, VisitReport.confirm, VisitPick.filter(F.field == "submit"))
-    router.message.register(tap_expected, VisitReport.customer, VisitReport.kind, VisitReport.outcome,
-                            VisitReport.stage, VisitReport.notes, VisitReport.follow_up, VisitReport.confirm)
+    # One StateFilter with every step (separate state filters would all have to match at once).
+    router.message.register(tap_expected, StateFilter(VisitReport.customer, VisitReport.kind, VisitReport.outcome,
+                                                      VisitReport.stage, VisitReport.notes, VisitReport.follow_up,
+                                                      VisitReport.confirm), NotMenuOrCommand())
     return router

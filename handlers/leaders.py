@@ -71,7 +71,7 @@ async def leader_card_text(uow: UnitOfWork, card: LeaderQuarter) -> str:
     if not card.sales:
         lines.append(_("none yet"))
     for sale in card.sales:
-        customer = await uow.customers.get_in_scope(sale.customer_id, "/")
+        customer = await uow.customers.get_in_scope(sale.customer_id, card.leader.org_path)
         lines.append(_("• {day}: {customer}, {series}, {trucks} trucks × {multiplier}").format(
             day=format_day(sale.sold_on), customer=customer.name if customer else "—",
             series=playbook_label("series", sale.series), trucks=sale.trucks,

@@ -22,7 +22,7 @@ class CustomerRepository:
     async def get_in_scope(self, customer_id: int, scope_path: str) -> Customer | None:
         """The customer, or None when it doesn't exist or lies outside the asker's subtree."""
         customer = await self.session.get(Customer, customer_id)
-        if customer is None or not customer.org_path.startswith(scope_path):
+        if customer is None or not scope_path or not customer.org_path.startswith(scope_path):
             return None
         return customer
 
@@ -33,11 +33,13 @@ class CustomerRepository:
 
     async def search(self, scope_path: str, text: str, limit: int = SEARCH_LIMIT) -> Sequence[Customer]:
         """By name fragment or phone-digit fragment, newest first, within the scope."""
-        pattern = f"%{text.strip()}%"
         digits = "".join(ch for ch in text if ch.isdigit())
-        conditions = [col(Customer.name).ilike(pattern)]
+        # autoescape: a "%" or "_" typed by the user is a character to find, not a wildcard
+        conditions = [col(Customer.name).icontains(text.strip(), autoescape=True)]
         if len(digits) >= 3:
             conditions.append(col(Customer.phone).like(f"%{digits}%"))
+        if not scope_path:
+            return []
         query = (select(Customer).where(col(Customer.org_path).startswith(scope_path), or_(*conditions))
                  .order_by(col(Customer.updated_at).desc()).limit(limit))
         result = await self.session.execute(query)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -53,6 +55,24 @@ async def create_customer(chat: Chat, name: str, phone: str, *, start: str = "/n
     replies += await pick(chat, "stage", stage)
     replies += await pick(chat, "confirm", "submit")
     return replies
+
+
+async def delivered_twice(chat: Chat, push: Callable[[], int]) -> list[dict[str, Any]]:
+    """Telegram delivers the very same update twice (a webhook retry, a reconnect): the same payload, the same
+    callback query id, queued again right behind the first. Returns the bot's replies to both."""
+    seen = len(chat.runner.api.sent_messages(chat.id))
+    first = push()
+    [update] = [u for u in chat.user.bot.queue if u["update_id"] == first]
+    again = chat.runner.api.push_update(copy.deepcopy({k: v for k, v in update.items() if k != "update_id"}),
+                                        token=chat.user.bot.token)
+    await chat.runner.processed(first)
+    await chat.runner.processed(again)
+    return chat.runner.api.sent_messages(chat.id)[seen:]
+
+
+async def tap_delivered_twice(chat: Chat, callback_data: str) -> list[dict[str, Any]]:
+    message = latest_with(chat, callback_data)
+    return await delivered_twice(chat, lambda: chat.user.press(message, callback_data))
 
 
 def latest_province_default(chat: Chat) -> str:
@@ -157,23 +177,29 @@ async def test_duplicate_phone_offers_existing_record(people: People, running_bo
     assert pb_label("natures", "unit", language_code) in [label for label, _data in colleague.inline_buttons()]
 
 
-async def test_edit_customer_from_card(people: People, running_bot: BotUnderTest) -> None:
-    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13900000106", language_code="en")
+@pytest.mark.parametrize(("language_code", "texts"), [
+    ("zh-hans", {"bad": "大于 0 的整数", "fleet": "车队规模（台）：12", "saved": "修改已保存。"}),  # i18n-ok
+    ("en", {"bad": "whole number", "fleet": "Fleet size: 12", "saved": "Changes saved."}),
+])
+async def test_edit_customer_from_card(people: People, running_bot: BotUnderTest, language_code: str,
+                                       texts: dict[str, str]) -> None:
+    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13900000106", language_code=language_code)
     await create_customer(chat, "Edit Me", "13912340006")
     [customer] = await customers_named(running_bot, "Edit Me")
     await tap_data(chat, CustomerAction(action="edit", id=customer.id).pack())  # type: ignore[arg-type]
     await pick(chat, "confirm", "edit")
     await pick(chat, "edit", "fleet_size")
-    assert "whole number" in text_of(await chat.send("zero"))
+    assert texts["bad"] in text_of(await chat.send("zero"))
     summary = text_of(await chat.send("12"))
-    assert "Fleet size: 12" in summary
+    assert texts["fleet"] in summary
     await pick(chat, "confirm", "edit")
     await pick(chat, "edit", "vehicle_type")
     await pick(chat, "vehicle_type", "flatbed")
     industries = [label for label, _data in chat.inline_buttons()]
-    assert pb_label("industries", "coke", "en") in industries and pb_label("industries", "coal", "en") not in industries
+    assert pb_label("industries", "coke", language_code) in industries
+    assert pb_label("industries", "coal", language_code) not in industries
     await pick(chat, "industry", "coke")
-    assert "Changes saved." in text_of(await pick(chat, "confirm", "submit"))
+    assert texts["saved"] in text_of(await pick(chat, "confirm", "submit"))
     [edited] = await customers_named(running_bot, "Edit Me")
     assert (edited.fleet_size, edited.vehicle_type, edited.industry, edited.id) == (12, "flatbed", "coke", customer.id)
 
@@ -190,6 +216,9 @@ async def test_find_within_scope_only(people: People, running_bot: BotUnderTest,
     assert found and "+8613912340007" in str(owner.inline_buttons())
     by_phone = await owner.send("/find 4000")
     assert by_phone and open_data in [data for _label, data in owner.inline_buttons()]
+    # "%" and "_" are characters to find, not wildcards that list every customer
+    assert open_data not in str(await owner.send("/find %%"))
+    assert open_data not in str(await owner.send("/find __"))
 
     # the market department above sees it and opens the card
     manager = await people.onboarded("marketing_manager", "mkt-hebei", "13800000007", language_code=language_code)
@@ -214,19 +243,25 @@ async def test_find_within_scope_only(people: People, running_bot: BotUnderTest,
     assert "not found" in last_alert(stranger) or "未找到" in last_alert(stranger)  # i18n-ok
 
 
-async def test_back_and_cancel_in_customer_flow(people: People, running_bot: BotUnderTest) -> None:
-    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13900000109", language_code="en")
+@pytest.mark.parametrize(("language_code", "texts"), [
+    ("zh-hans", {"back": "⬅️ 返回", "phone": "请输入客户手机号", "cancelled": "已取消。",  # i18n-ok
+                 "stale": "该按钮已失效"}),  # i18n-ok
+    ("en", {"back": "⬅️ Back", "phone": "phone number", "cancelled": "Cancelled.", "stale": "no longer active"}),
+])
+async def test_back_and_cancel_in_customer_flow(people: People, running_bot: BotUnderTest, language_code: str,
+                                                texts: dict[str, str]) -> None:
+    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13900000109", language_code=language_code)
     await chat.send("/newcustomer")
     await chat.send("Back Forth")
     await chat.send("13912340009")
-    back = text_of(await chat.tap("⬅️ Back"))
-    assert "phone number" in back
+    back = text_of(await chat.tap(texts["back"]))
+    assert texts["phone"] in back
     await chat.send("13912340009")
     await pick(chat, "nature", "unit")
-    assert "Cancelled." in text_of(await chat.send("/cancel"))
+    assert texts["cancelled"] in text_of(await chat.send("/cancel"))
     assert await customers_named(running_bot, "Back Forth") == []
     await pick(chat, "level", "gold")
-    assert "no longer active" in last_alert(chat)
+    assert texts["stale"] in last_alert(chat)
 
 
 @pytest.mark.parametrize(("language_code", "menu", "prompt"), [
@@ -245,3 +280,64 @@ async def test_find_from_the_menu(people: People, running_bot: BotUnderTest, lan
         data for _label, data in chat.inline_buttons()]
     # the search is over: the next text is not a search
     assert CustomerAction(action="open", id=customer.id).pack() not in str(await chat.send("0110"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("language_code", "saved"), [
+    ("zh-hans", "客户已保存。"),  # i18n-ok
+    ("en", "Customer saved."),
+])
+async def test_restart_mid_flow_and_submit_delivered_twice(people: People, running_bot: BotUnderTest,
+                                                           language_code: str, saved: str) -> None:
+    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13900000111", language_code=language_code)
+    await chat.send("/newcustomer")
+    await chat.send("Restart Fleet")
+    await chat.send("13912340111")
+    await running_bot.restart()  # the answers so far survive: the nature buttons still work
+    await pick(chat, "nature", "unit")
+    for field, code in (("level", "silver"), ("sales_mode", "direct"), ("vehicle_type", "tractor"),
+                        ("industry", "equipment")):
+        await pick(chat, field, code)
+    await running_bot.restart()
+    await pick(chat, "source", latest_source(chat))
+    await chat.send("40")
+    await tap_data(chat, latest_province_default(chat))
+    await chat.send("Gaocheng")
+    await pick(chat, "stage", "need")
+    replies = text_of(await tap_delivered_twice(chat, CustomerPick(field="confirm", code="submit").pack()))
+    assert replies.count(saved) == 1
+    [customer] = await customers_named(running_bot, "Restart Fleet")
+    assert (customer.phone, customer.nature, customer.level, customer.sales_mode, customer.vehicle_type,
+            customer.industry, customer.fleet_size, customer.city, customer.stage) == (
+        "+8613912340111", "unit", "silver", "direct", "tractor", "equipment", 40, "Gaocheng", "need")
+
+
+def latest_source(chat: Chat) -> str:
+    """The code of the first information source offered."""
+    data = next(data for _label, data in chat.inline_buttons() if data and data.startswith("cc:source:"))
+    return CustomerPick.unpack(data).code
+
+
+@pytest.mark.parametrize(("language_code", "reason"), [
+    ("zh-hans", "请点击按钮选择"),  # i18n-ok
+    ("en", "Please choose one of the buttons"),
+])
+async def test_invalid_answers_are_asked_again_with_a_reason(people: People, running_bot: BotUnderTest,
+                                                             language_code: str, reason: str) -> None:
+    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13900000112", language_code=language_code)
+    await chat.send("/newcustomer")
+    await chat.send("Picky Fleet")
+    await chat.send("13912340112")
+    # text where a button is expected: the reason, then the same buttons again
+    again = await chat.send("unit please")
+    assert reason in text_of(again)
+    assert pb_label("natures", "unit", language_code) in [label for label, _data in chat.inline_buttons()]
+    # a choice the step does not offer (a forged button) is refused and stores nothing
+    await pick(chat, "nature", "unit")
+    await pick(chat, "level", "gold")
+    await pick(chat, "sales_mode", "distribution")
+    await pick(chat, "vehicle_type", "flatbed")
+    message = latest_with(chat, CustomerPick(field="industry", code="coke").pack())
+    await chat.press(message, CustomerPick(field="industry", code="coal").pack())  # coal is not a flatbed industry
+    assert last_alert(chat)
+    await chat.send("/cancel")
+    assert await customers_named(running_bot, "Picky Fleet") == []

@@ -11,6 +11,7 @@ from sqlmodel import select
 from handlers.leaders import LeaderOpen
 from storage.models import OpinionLeader, OrgUnit, Staff
 from tests.conftest import People
+from tests.flows.test_customers import tap_delivered_twice
 from tests.support.harness import BotUnderTest, Chat, text_of
 
 TEXTS = {
@@ -111,21 +112,26 @@ async def test_double_submit_stores_one_row(people: People, running_bot: BotUnde
     assert len(await leaders(running_bot)) == 1
 
 
-async def test_restart_mid_flow_and_back(people: People, running_bot: BotUnderTest) -> None:
-    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13911112205", language_code="en")
+@pytest.mark.parametrize(("locale", "back", "province"), [
+    ("zh_CN", "⬅️ 返回", "所在省份"),  # i18n-ok
+    ("en", "⬅️ Back", "Province"),
+])
+async def test_restart_mid_flow_and_back(people: People, running_bot: BotUnderTest, locale: str, back: str,
+                                         province: str) -> None:
+    texts = TEXTS[locale]
+    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13911112205", language_code=texts["lang"])
     await chat.send("/newleader")
     await chat.send("Zhao Gang")
     await chat.send("13700004444")
     await running_bot.restart()
-    await chat.tap("✅ Hebei")
-    back = text_of(await chat.tap("⬅️ Back"))
-    assert "Province" in back
-    await chat.tap("✅ Hebei")
+    await chat.tap(texts["province"])
+    assert province in text_of(await chat.tap(back))
+    await chat.tap(texts["province"])
     await chat.send("Xinle")
     await chat.send("Tractors")
     await running_bot.restart()
     await chat.send("7")
-    assert "Opinion leader registered" in text_of(await chat.tap("✅ Submit"))
+    assert texts["done"] in text_of(await chat.tap(texts["submit"]))
     [leader] = await leaders(running_bot)
     assert (leader.name, leader.city, leader.fleet_size) == ("Zhao Gang", "Xinle", 7)
 
@@ -172,3 +178,23 @@ async def test_scope_of_leaders(people: People, running_bot: BotUnderTest, local
     other_manager = await people.onboarded("marketing_manager", "mkt-shandong", "13800000011",
                                            language_code=texts["lang"])
     assert "Sun Hai" not in text_of(await other_manager.send("/leaders"))
+
+
+@pytest.mark.parametrize("locale", ["zh_CN", "en"])
+async def test_submit_delivered_twice_stores_one_leader(people: People, running_bot: BotUnderTest,
+                                                        locale: str) -> None:
+    texts = TEXTS[locale]
+    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13911112209", language_code=texts["lang"])
+    await chat.send("/newleader")
+    await chat.send("Twice Leader")
+    await chat.send("13700008888")
+    await chat.tap(texts["province"])
+    await chat.send("Luancheng")
+    await chat.send("Dump trucks")
+    await chat.send("6")
+    submit = dict(chat.inline_buttons())[texts["submit"]]
+    assert submit is not None
+    done = text_of(await tap_delivered_twice(chat, submit))
+    assert done.count(texts["done"]) == 1
+    [leader] = await leaders(running_bot)
+    assert (leader.name, leader.fleet_size) == ("Twice Leader", 6)

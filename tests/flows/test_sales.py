@@ -10,10 +10,12 @@ import pytest
 from babel.dates import format_date
 from sqlmodel import select
 
+from bot.domain.playbook import default_playbook
 from conversations.sale_report import SaleStep
 from storage.models import Customer, OpinionLeader, OrgUnit, Sale, Staff
 from storage.uow import UnitOfWork
 from tests.conftest import People
+from tests.flows.test_customers import tap_delivered_twice
 from tests.support.harness import BotUnderTest, Chat, text_of
 
 TEXTS = {
@@ -197,27 +199,33 @@ async def test_flatbed_referral_counts_for_the_leader(people: People, running_bo
     assert "Old Zhou" in listed
 
 
-async def test_future_date_refused_and_double_submit(people: People, running_bot: BotUnderTest) -> None:
-    chat, unit, staff = await dealer_chat(people, running_bot, "en", "13911114404")
+@pytest.mark.parametrize(("locale", "asks_day", "stale"), [
+    ("zh_CN", "售车日期", "该按钮已失效。"),  # i18n-ok
+    ("en", "When was it sold?", "This button is no longer active."),
+])
+async def test_future_date_refused_and_double_submit(people: People, running_bot: BotUnderTest, locale: str,
+                                                     asks_day: str, stale: str) -> None:
+    texts = TEXTS[locale]
+    chat, unit, staff = await dealer_chat(people, running_bot, locale, "13911114404")
     await add_customer(running_bot, unit, staff, "Wang Wu", "individual", "13600004444")
     await chat.send("/sale")
     await chat.tap("Wang Wu · Zhengding")
-    await chat.tap("TX")
-    await chat.tap("TX 3-series flatbed")
+    await chat.tap(texts["tx"])
+    await chat.tap(default_playbook().label("series", "tx_flatbed_3", locale))
     await chat.send("1")
-    await chat.tap("No referral")
+    await chat.tap(texts["no_referral"])
     asking = running_bot.api.sent_messages(chat.id)[-1]
     tomorrow = shanghai_today() + timedelta(days=1)
     refused = text_of(await chat.press(asking, SaleStep(step="day", value=tomorrow.isoformat()).pack()))
-    assert "can't be in the future" in refused and "When was it sold?" in refused
-    summary = text_of(await chat.tap("Yesterday"))
+    assert texts["future"] in refused and asks_day in refused
+    summary = text_of(await chat.tap(texts["yesterday"]))
     assert "Wang Wu" in summary
     confirm = running_bot.api.sent_messages(chat.id)[-1]
-    submit = dict(chat.inline_buttons())["✅ Submit"]
+    submit = dict(chat.inline_buttons())[texts["submit"]]
     assert submit is not None
     await chat.press(confirm, submit)
     await chat.press(confirm, submit)
-    assert last_alert(running_bot) == "This button is no longer active."
+    assert last_alert(running_bot) == stale
     assert len(await sales(running_bot)) == 1
 
 
@@ -262,3 +270,23 @@ async def test_other_dealers_rows_are_refused(people: People, running_bot: BotUn
     assert await chat.press(asking, SaleStep(step="leader", value=str(foreign_leader.id)).pack()) == []
     assert "Not found" in last_alert(running_bot)
     assert await sales(running_bot) == []
+
+
+@pytest.mark.parametrize("locale", ["zh_CN", "en"])
+async def test_submit_delivered_twice_stores_one_sale(people: People, running_bot: BotUnderTest, locale: str) -> None:
+    texts = TEXTS[locale]
+    chat, unit, staff = await dealer_chat(people, running_bot, locale, "13911114408")
+    customer = await add_customer(running_bot, unit, staff, "Twice Fleet", "individual", "13600008888")
+    await chat.send("/sale")
+    await chat.tap("Twice Fleet · Zhengding")
+    await chat.tap(texts["tx"])
+    await chat.tap(texts["gtl"])
+    await chat.send("2")
+    await chat.tap(texts["no_referral"])
+    await chat.tap(texts["yesterday"])
+    submit = dict(chat.inline_buttons())[texts["submit"]]
+    assert submit is not None
+    done = text_of(await tap_delivered_twice(chat, submit))
+    assert done.count(texts["simple"]) == 1
+    [sale] = await sales(running_bot)
+    assert (sale.customer_id, sale.trucks) == (customer.id, 2)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from bot.domain.playbook import default_playbook
 from storage.models import InfoStation, OrgUnit
 from tests.conftest import People
+from tests.flows.test_customers import delivered_twice, tap_delivered_twice
 from tests.support.harness import BotUnderTest, Chat, text_of
 
 TEXTS = {
@@ -69,22 +71,40 @@ async def test_station_skipping_location(people: People, running_bot: BotUnderTe
     assert (station.lat, station.lon, station.province, station.kind) == (None, None, "yunnan", "parts_shop")
 
 
-async def test_back_restart_and_double_submit(people: People, running_bot: BotUnderTest) -> None:
-    chat = await people.onboarded("sales_rep", "dlr-jinan", "13911113303", language_code="en")
+@pytest.mark.parametrize(("locale", "back"), [("zh_CN", "⬅️ 返回"), ("en", "⬅️ Back")])  # i18n-ok
+async def test_back_restart_and_double_submit(people: People, running_bot: BotUnderTest, locale: str,
+                                              back: str) -> None:
+    texts = TEXTS[locale]
+    chat = await people.onboarded("sales_rep", "dlr-jinan", "13911113303", language_code=texts["lang"])
     await chat.send("/newstation")
     await chat.send("Wrong name")
-    await chat.tap("⬅️ Back")
+    assert texts["asks_name"] in text_of(await chat.tap(back))
     await chat.send("Lutong Logistics")
-    await chat.tap("Logistics company")
+    await chat.tap(default_playbook().label("station_kinds", "logistics_company", locale))
     await running_bot.restart()
     await chat.send("Ma Li")
     await chat.send("13700007777")
     await chat.send("Zhangqiu")
-    await chat.tap("Skip location")
+    await chat.tap(texts["skip"])
     confirm = running_bot.api.sent_messages(chat.id)[-1]
-    submit = dict(chat.inline_buttons())["✅ Submit"]
+    submit = dict(chat.inline_buttons())[texts["submit"]]
     assert submit is not None
     await chat.press(confirm, submit)
     await chat.press(confirm, submit)
     [station] = await stations(running_bot)
     assert (station.name, station.kind, station.city) == ("Lutong Logistics", "logistics_company", "Zhangqiu")
+
+
+@pytest.mark.parametrize("locale", ["zh_CN", "en"])
+async def test_submit_delivered_twice_stores_one_station(people: People, running_bot: BotUnderTest,
+                                                         locale: str) -> None:
+    texts = TEXTS[locale]
+    chat = await people.onboarded("sales_rep", "dlr-kunming", "13911113304", language_code=texts["lang"])
+    await up_to_location(chat, texts)
+    await delivered_twice(chat, lambda: chat.user.send_location(25.04, 102.71))
+    submit = dict(chat.inline_buttons())[texts["submit"]]
+    assert submit is not None
+    done = text_of(await tap_delivered_twice(chat, submit))
+    assert done.count(texts["done"]) == 1
+    [station] = await stations(running_bot)
+    assert (station.name, station.lat, station.lon) == ("Jinxing Parts", 25.04, 102.71)

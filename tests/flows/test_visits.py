@@ -14,7 +14,16 @@ from conversations.customer_card import CustomerAction
 from conversations.visit_report import VisitPick
 from storage.models import Customer, Visit
 from tests.conftest import People
-from tests.flows.test_customers import create_customer, customers_named, last_alert, latest_with, pb_label, tap_data
+from tests.flows.test_customers import (
+    create_customer,
+    customers_named,
+    delivered_twice,
+    last_alert,
+    latest_with,
+    pb_label,
+    tap_data,
+    tap_delivered_twice,
+)
 from tests.support.harness import BotUnderTest, Chat, text_of
 
 SHIJIAZHUANG = (38.0428, 114.5149)
@@ -228,3 +237,36 @@ async def test_search_on_customer_step(people: People, running_bot: BotUnderTest
     await chat.press(latest_with(chat, VisitPick(field="cust", value=str(customer.id)).pack()),
                      VisitPick(field="cust", value=str(foreign.id)).pack())
     assert "not found" in last_alert(chat)
+
+
+@pytest.mark.parametrize(("language_code", "texts"), [
+    ("zh-hans", {"tap": "请点击按钮选择", "location": "请用下方按钮发送位置", "back": "⬅️ 返回"}),  # i18n-ok
+    ("en", {"tap": "Please choose one of the buttons", "location": "Please send your location", "back": "⬅️ Back"}),
+])
+async def test_restart_invalid_answers_and_submit_delivered_twice(people: People, running_bot: BotUnderTest,
+                                                                  language_code: str, texts: dict[str, str]) -> None:
+    chat, customer = await new_rep_with_customer(people, running_bot, "13900000209", "13912340209", language_code)
+    await chat.send("/visit")
+    await vpick(chat, "cust", str(customer.id))
+    # text where a button is expected: the reason, then the same step again
+    assert texts["tap"] in text_of(await chat.send("door visit"))
+    # Back goes to the customer step (its buttons again); picking the customer again moves on
+    await chat.tap(texts["back"])
+    assert VisitPick(field="cust", value=str(customer.id)).pack() in [d for _l, d in chat.inline_buttons()]
+    await vpick(chat, "cust", str(customer.id))
+    await running_bot.restart()
+    await vpick(chat, "kind", "door_visit")
+    await vpick(chat, "outcome", "reached_need")
+    await vpick(chat, "stage", "need")
+    await chat.send("Wants a quote")
+    await vpick(chat, "day", (today_local() + timedelta(days=3)).isoformat())
+    assert texts["location"] in text_of(await chat.send("here"))
+    # the location message arrives twice: one answer, the flow moves on once
+    await delivered_twice(chat, lambda: chat.user.send_location(*SHIJIAZHUANG))
+    await vpick(chat, "photo")
+    await running_bot.restart()
+    replies = await tap_delivered_twice(chat, VisitPick(field="submit", value="").pack())
+    assert pb_label("actions", "phone_check", language_code) in text_of(replies)
+    assert text_of(replies).count(pb_label("actions", "phone_check", language_code)) == 1
+    [visit] = await visits_of(running_bot, customer.id)  # type: ignore[arg-type]
+    assert (visit.location_status, visit.notes, visit.stage_after) == ("verified", "Wants a quote", "need")

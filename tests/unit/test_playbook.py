@@ -361,3 +361,100 @@ def test_wrong_version_and_invalid_yaml(tmp_path: Path) -> None:
     )
     path, text = write_broken(tmp_path, "  - {code: tianjin,", "  - {code: tianjin")
     assert load_error(path).startswith(f"broken.yaml line {line_of(text, '{code: tianjin')}: invalid YAML:")
+
+
+def test_broken_playbook_stops_the_bot_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building the dispatcher loads the playbook: a broken file is reported at start with its line and key,
+    not when someone first taps a button that needs it."""
+    from bot.app import build_dispatcher
+    from bot.config import load_settings
+    from storage.engine import make_engine, make_sessionmaker
+
+    old = "  - {code: equipment, vehicle_types: [tractor],"
+    path, text = write_broken(tmp_path, old, "  - {code: equipment, vehicle_types: [tractr],")
+    line = line_of(text, "vehicle_types: [tractr]")
+    for name in ("BOT_TOKEN", "DATABASE_URL", "REDIS_URL", "DEFAULT_LOCALE", "TIMEZONE", "TELEGRAM_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}", _env_file=None)
+    sessionmaker = make_sessionmaker(make_engine(settings.database_url))
+    monkeypatch.setattr("bot.domain.playbook.DEFAULT_PATH", path)
+    default_playbook.cache_clear()
+    try:
+        with pytest.raises(PlaybookError) as caught:
+            build_dispatcher(settings, sessionmaker)
+        assert f"broken.yaml line {line}: industries[3].vehicle_types[0]" in str(caught.value)
+    finally:
+        default_playbook.cache_clear()
+    monkeypatch.undo()
+    assert build_dispatcher(settings, sessionmaker) is not None  # the shipped file starts fine
+
+
+# --- DOMAIN.md sections 4-5, item by item ------------------------------------------------------------
+
+SECTION_5_PLAYS = {
+    "collect": {"individual": ["canvassing"], "individual_business": ["door_visit"],
+                "unit": ["web_search", "public_relations"]},
+    "need": {"individual": ["phone_check"], "individual_business": ["phone_check"],
+             "unit": ["phone_check", "door_visit"]},
+    "follow_up": {
+        "individual": ["sms", "exhibition", "roadshow", "store_test_drive", "new_product_seminar", "site_roadshow"],
+        "individual_business": ["door_visit", "promotion_meeting", "exhibition", "fixed_point_display",
+                                "thank_you_meeting", "out_of_town_trip"],
+        "unit": ["door_visit", "door_display", "launch_event", "exhibition", "thank_you_meeting", "experience_tour",
+                 "factory_visit", "joint_meeting"],
+    },
+    "purchase": {nature: ["delivery_ceremony"] for nature in ("individual", "individual_business", "unit")},
+    "maintain": {
+        "individual": ["phone_revisit", "service_activity", "holiday_sms", "maintenance_reminder",
+                       "complaint_handling"],
+        "individual_business": ["door_inspection", "parts_reservation", "repair_appointment", "usage_reminder",
+                                "event_tickets", "trip_invitation"],
+        "unit": ["driver_training", "scheduled_service", "holiday_gifts", "free_on_site_check",
+                 "on_site_service_person"],
+    },
+}
+SECTION_4_INDUSTRIES = {
+    "tractor": {"daily_industrial_goods", "iron_ore_steel", "coal", "equipment", "hazardous_goods", "sand_gravel",
+                "bulk_tank", "car_carrier"},
+    "dump": {"urban_muck", "mining_engineering", "sand_gravel", "coal", "minerals"},
+    "flatbed": {"agricultural_products", "building_materials", "coke", "daily_industrial_goods", "refrigerated",
+                "bulk_materials", "hazardous_goods"},
+    "special": {"concrete_mixer", "material_truck", "tanker", "truck_crane"},
+}
+SECTION_5_SOURCES = {
+    "vehicle_admin_office", "insurer", "coal_association", "transport_association", "cement_association",
+    "yellow_pages", "websites", "steel_mill", "mine", "coal_yard", "repair_station", "service_station", "parts_shop",
+    "logistics_company", "affiliation_company", "coking_plant", "coal_washing_plant", "competitor_brand", "fleet",
+    "parking_lot", "freight_centre", "construction_site", "muck_disposal_site", "petrol_station", "truck_broker",
+}
+SECTION_5_MUCK_BUREAUS = {
+    "landscaping_bureau", "sanitation_bureau", "construction_commission", "demolition_office",
+    "construction_waste_office", "land_resources_bureau", "traffic_police",
+}
+
+
+def test_section_5_every_play_per_stage_and_nature(playbook: Playbook) -> None:
+    for stage in playbook.stages:
+        if stage.code in SECTION_5_PLAYS:
+            assert {nature: play.actions for nature, play in stage.plays.items()} == SECTION_5_PLAYS[stage.code]
+    collect = next(s for s in playbook.stages if s.code == "collect")
+    assert collect.tools == ["collection_guide", "collection_form"]
+    action_codes = {a.code for a in playbook.actions}
+    assert {code for plays in SECTION_5_PLAYS.values() for codes in plays.values() for code in codes} <= action_codes
+
+
+def test_section_4_industries_of_each_vehicle_type(playbook: Playbook) -> None:
+    by_type = {v.code: {i.code for i in playbook.industries if v.code in i.vehicle_types}
+               for v in playbook.vehicle_types}
+    assert by_type == SECTION_4_INDUSTRIES
+    muck = playbook.item("industries", "urban_muck")
+    assert {"transport_licence", "environmental_cover", "roof_light", "gps"} <= {r.code for r in muck.requirements}
+    coal = playbook.item("industries", "coal")
+    assert (coal.max_route_km, coal.buying_months) == (1000, [3, 4, 5, 6, 7, 9, 10, 11])
+
+
+def test_section_5_information_sources_complete(playbook: Playbook) -> None:
+    general = {s.code for s in playbook.information_sources if not s.industries}
+    muck_only = {s.code for s in playbook.information_sources if s.industries == ["urban_muck"]}
+    assert SECTION_5_SOURCES <= general
+    assert SECTION_5_MUCK_BUREAUS <= muck_only
