@@ -34,7 +34,6 @@ from conversations.states import LeaderRegistration
 from handlers.keyboards import main_menu
 from handlers.leaders import leader_card_text, problem_text
 from storage.models import OrgUnit, Staff
-from storage.uow import UnitOfWork
 
 flow = Flow("leader")
 
@@ -129,7 +128,7 @@ async def got_name(message: Message, state: FSMContext, **data: Any) -> None:
 
 
 async def got_phone(message: Message, state: FSMContext, network: NetworkService, unit: OrgUnit | None,
-                    uow: UnitOfWork, staff: Staff, **data: Any) -> None:
+                    staff: Staff, **data: Any) -> None:
     """Stores the normalised phone and asks for the province; a leader already on file ends the flow."""
     try:
         phone, existing = await network.leader_with_phone(unit, message.text or "")
@@ -141,7 +140,7 @@ async def got_phone(message: Message, state: FSMContext, network: NetworkService
         await state.clear()
         card = await network.leader_card(unit, existing.id)  # type: ignore[arg-type]
         await message.answer(_("This phone number already belongs to an opinion leader of your dealer; "
-                               "nothing new was created:") + "\n\n" + await leader_card_text(uow, card),
+                               "nothing new was created:") + "\n\n" + await leader_card_text(network, card),
                              reply_markup=main_menu(staff.role))
         return
     await state.update_data(phone=phone)
@@ -195,7 +194,7 @@ async def got_fleet_size(message: Message, state: FSMContext, **data: Any) -> No
 
 
 async def submit(callback: CallbackQuery, state: FSMContext, network: NetworkService, staff: Staff,
-                 unit: OrgUnit | None, uow: UnitOfWork) -> None:
+                 unit: OrgUnit | None) -> None:
     """Stores the leader exactly once (client token) and ends the flow in the same transaction."""
     answers = await state.get_data()
     draft = LeaderDraft(name=answers["name"], phone=answers["phone"], province=answers.get("province"),
@@ -212,7 +211,7 @@ async def submit(callback: CallbackQuery, state: FSMContext, network: NetworkSer
     card = await network.leader_card(unit, registered.row.id)  # type: ignore[arg-type]
     head = (_("✅ Opinion leader registered.") if registered.created
             else _("This phone number already belongs to an opinion leader of your dealer; nothing new was created:"))
-    await callback.message.answer(head + "\n\n" + await leader_card_text(uow, card),
+    await callback.message.answer(head + "\n\n" + await leader_card_text(network, card),
                                   reply_markup=main_menu(staff.role))
 
 

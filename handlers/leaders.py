@@ -20,7 +20,6 @@ from bot.labels import error_text, format_day, playbook_label
 from bot.services.network import LeaderQuarter, NetworkService
 from handlers.keyboards import main_menu
 from storage.models import OrgUnit, Staff
-from storage.uow import UnitOfWork
 
 NETWORK_ERRORS = {
     "dealer_only": N_("Only dealer staff can do this: opinion leaders, information stations and sales belong "
@@ -51,10 +50,9 @@ def format_count(value: Decimal | int) -> str:
     return format(Decimal(value).normalize(), "f")
 
 
-async def leader_card_text(uow: UnitOfWork, card: LeaderQuarter) -> str:
+async def leader_card_text(network: NetworkService, card: LeaderQuarter) -> str:
+    details = await network.card_details(card)
     leader = card.leader
-    maintainer = await uow.staff.get(leader.maintainer_staff_id)
-    dealer = await uow.org.get(leader.dealer_unit_id)
     lines = [
         _("⭐ Opinion leader No. {id}: {name}").format(id=leader.id, name=leader.name),
         _("Phone: {phone}").format(phone=leader.phone),
@@ -62,8 +60,7 @@ async def leader_card_text(uow: UnitOfWork, card: LeaderQuarter) -> str:
                                              city=leader.city),
         _("Vehicles: {vehicles}; fleet of {fleet} trucks").format(vehicles=leader.vehicles,
                                                                   fleet=leader.fleet_size or 0),
-        _("Maintained by {staff} ({dealer})").format(staff=maintainer.name if maintainer else "—",
-                                                     dealer=dealer.name if dealer else "—"),
+        _("Maintained by {staff} ({dealer})").format(staff=details.maintainer_name, dealer=details.dealer_name),
         "",
         _("Referral sales in Q{quarter} {year} ({first} – {last}):").format(
             quarter=card.quarter, year=card.year, first=format_day(card.first), last=format_day(card.last)),
@@ -71,9 +68,8 @@ async def leader_card_text(uow: UnitOfWork, card: LeaderQuarter) -> str:
     if not card.sales:
         lines.append(_("none yet"))
     for sale in card.sales:
-        customer = await uow.customers.get_in_scope(sale.customer_id, card.leader.org_path)
         lines.append(_("• {day}: {customer}, {series}, {trucks} trucks × {multiplier}").format(
-            day=format_day(sale.sold_on), customer=customer.name if customer else "—",
+            day=format_day(sale.sold_on), customer=details.customer_names.get(sale.customer_id, "—"),
             series=playbook_label("series", sale.series), trucks=sale.trucks,
             multiplier=format_count(Decimal(sale.reward_multiplier))))
     lines.append(_("Reward count this quarter: {weighted} (trucks: {trucks})").format(
@@ -82,7 +78,7 @@ async def leader_card_text(uow: UnitOfWork, card: LeaderQuarter) -> str:
 
 
 async def show_leader(message: Message, command: CommandObject, staff: Staff, unit: OrgUnit | None,
-                      network: NetworkService, uow: UnitOfWork) -> None:
+                      network: NetworkService) -> None:
     """/leader N: one leader of the asker's scope with the quarter's referral sales."""
     arg = (command.args or "").strip().lstrip("#").lstrip("№")
     if not arg.isdecimal():
@@ -93,11 +89,11 @@ async def show_leader(message: Message, command: CommandObject, staff: Staff, un
     except DomainError as error:
         await message.answer(problem_text(error))
         return
-    await message.answer(await leader_card_text(uow, card), reply_markup=main_menu(staff.role))
+    await message.answer(await leader_card_text(network, card), reply_markup=main_menu(staff.role))
 
 
 async def open_leader(callback: CallbackQuery, callback_data: LeaderOpen, unit: OrgUnit | None,
-                      network: NetworkService, uow: UnitOfWork) -> None:
+                      network: NetworkService) -> None:
     """A leader button of the list; the id is re-checked against the tapper's scope."""
     try:
         card = await network.leader_card(unit, callback_data.leader_id)
@@ -106,7 +102,7 @@ async def open_leader(callback: CallbackQuery, callback_data: LeaderOpen, unit: 
         return
     await callback.answer()
     if isinstance(callback.message, Message):
-        await callback.message.answer(await leader_card_text(uow, card))
+        await callback.message.answer(await leader_card_text(network, card))
 
 
 async def list_leaders(message: Message, staff: Staff, unit: OrgUnit | None, network: NetworkService) -> None:

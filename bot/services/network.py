@@ -51,6 +51,16 @@ class Registered:
 
 
 @dataclass(frozen=True)
+class LeaderCard:
+    """What a leader's card shows beyond the leader: who maintains them and the referred customers' names."""
+
+    quarter: LeaderQuarter
+    maintainer_name: str
+    dealer_name: str
+    customer_names: dict[int, str]
+
+
+@dataclass(frozen=True)
 class LeaderQuarter:
     """A leader with the referral sales of one quarter and the truck count HQ rewards (trucks × multiplier)."""
 
@@ -179,6 +189,18 @@ class NetworkService:
         if leader is None:
             raise DomainError("not_found")
         return (await self._quarters([leader]))[0]
+
+    async def card_details(self, card: LeaderQuarter) -> LeaderCard:
+        """Names the card shows: the maintainer, the dealer and the referred customers (within the leader's scope)."""
+        leader = card.leader
+        maintainer = await self.uow.staff.get(leader.maintainer_staff_id)
+        dealer = await self.uow.org.get(leader.dealer_unit_id)
+        names: dict[int, str] = {}
+        for sale in card.sales:
+            customer = await self.uow.customers.get_in_scope(sale.customer_id, leader.org_path)
+            if customer is not None:
+                names[sale.customer_id] = customer.name
+        return LeaderCard(card, maintainer.name if maintainer else "—", dealer.name if dealer else "—", names)
 
     async def leaders_in_scope(self, unit: OrgUnit | None) -> list[LeaderQuarter]:
         """Leaders below the asker's unit, each with this quarter's referral sales."""
