@@ -288,7 +288,13 @@ async def ask_city(message: Message, state: FSMContext, data: dict[str, Any]) ->
 
 
 async def got_city(message: Message, state: FSMContext, **data: Any) -> None:
-    await state.update_data(city=(message.text or "").strip()[:64])
+    """A blank (whitespace-only) answer is refused here, not only at Submit by the service."""
+    city = (message.text or "").strip()[:64]
+    if not city:
+        await message.answer(_("The city can't be blank. Please send the name of the county-level city."),
+                             reply_markup=keyboard([]))
+        return
+    await state.update_data(city=city)
     await next_step(message, state, ActivityRequest.address, data)
 
 
@@ -298,7 +304,12 @@ async def ask_address(message: Message, state: FSMContext, data: dict[str, Any])
 
 
 async def got_address(message: Message, state: FSMContext, **data: Any) -> None:
-    await state.update_data(address=(message.text or "").strip()[:MAX_TEXT])
+    address = (message.text or "").strip()[:MAX_TEXT]
+    if not address:
+        await message.answer(_("The address can't be blank. Please send the address of the venue."),
+                             reply_markup=keyboard([]))
+        return
+    await state.update_data(address=address)
     await next_step(message, state, ActivityRequest.natures, data)
 
 
@@ -342,7 +353,8 @@ async def ask_attendance(message: Message, state: FSMContext, data: dict[str, An
 
 async def got_attendance(message: Message, state: FSMContext, **data: Any) -> None:
     text = (message.text or "").strip()
-    if not text.isdigit() or not 0 < int(text) <= MAX_ATTENDANCE:
+    # isdecimal, not isdigit: "²" is a digit that int() refuses; the length check keeps int() from overflowing.
+    if not text.isdecimal() or len(text) > len(str(MAX_ATTENDANCE)) or not 0 < int(text) <= MAX_ATTENDANCE:
         await message.answer(_("Please send the expected attendance as a whole number, e.g. 40."),
                              reply_markup=keyboard([]))
         return

@@ -36,6 +36,7 @@ flow = Flow("activity-results")
 MAX_COUNT = 100_000
 MAX_RECEIPTS = 20
 MAX_LEADS = 200
+MAX_EXPENSES_FEN = 100_000_000 * 100  # 100 million yuan
 
 
 class ResPick(CallbackData, prefix="ares2"):
@@ -62,8 +63,12 @@ def keyboard(*buttons: InlineKeyboardButton, back: bool = True) -> InlineKeyboar
 
 
 def parse_count(text: str | None) -> int | None:
+    """A whole number 0..MAX_COUNT; full-width digits are fine. isdecimal, not isdigit: "²" is a digit that int()
+    refuses; the length check keeps int() from choking on a very long number. Both read as "not a number"."""
     value = (text or "").strip()
-    return int(value) if value.isdigit() and int(value) <= MAX_COUNT else None
+    if not value.isdecimal() or len(value) > len(str(MAX_COUNT)):
+        return None
+    return int(value) if int(value) <= MAX_COUNT else None
 
 
 async def start_results(callback: CallbackQuery, callback_data: ResultsCb, state: FSMContext, staff: Staff,
@@ -160,6 +165,8 @@ async def ask_expenses(message: Message, state: FSMContext, data: dict[str, Any]
 async def got_expenses(message: Message, state: FSMContext, **data: Any) -> None:
     try:
         fen = parse_money_fen(message.text or "")
+        if fen > MAX_EXPENSES_FEN:  # a typo; and more than the database's integer holds would crash Submit
+            raise ApprovalError("bad_amount")
     except ApprovalError:
         await message.answer(_("Please send an amount in yuan, e.g. 11800."), reply_markup=keyboard())
         return

@@ -16,6 +16,7 @@ from sqlmodel import select
 from bot.domain.playbook import default_playbook
 from bot.i18n import make_i18n
 from bot.services.activities import ActivityService
+from handlers.activities import money
 from storage.models import Activity, ActivityDecision, ActivityLead, ActivityReceipt, AuditLog, Customer, OrgUnit
 from storage.uow import UnitOfWork
 from tests.conftest import People
@@ -385,11 +386,17 @@ async def test_lists_and_scope(people: People, running_bot: BotUnderTest, lang: 
     assert text_of(await c.requester.send("/activity 999")) == not_found
 
 
-async def test_only_dealer_staff_request(people: People) -> None:
-    manager = await people.onboarded("marketing_manager", "mkt-hebei", "13800000007", language_code="en")
-    assert "🎪 Request activity" not in (manager.reply_keyboard() or [])
-    assert "📋 Activities" in (manager.reply_keyboard() or [])
-    assert text_of(await manager.send("/activity_new")) == "Your role doesn't allow this."
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_only_dealer_staff_request(people: People, lang: str) -> None:
+    manager = await people.onboarded("marketing_manager", "mkt-hebei", "13800000007", language_code=lang)
+    menu = manager.reply_keyboard() or []
+    assert t("🎪 Request activity", lang) not in menu and "🎪 Request activity" not in menu
+    assert t("📋 Activities", lang) in menu
+    refused = t("Your role doesn't allow this.", lang)
+    assert text_of(await manager.send("/activity_new")) == refused
+    assert text_of(await manager.send(t("🎪 Request activity", lang))) == refused  # typed, not in the menu
+    if lang == "zh-hans":
+        assert refused != "Your role doesn't allow this."  # really translated
 
 
 async def test_menu_tap_mid_flow_is_not_taken_as_an_answer(people: People, running_bot: BotUnderTest) -> None:
@@ -406,3 +413,146 @@ async def test_menu_tap_mid_flow_is_not_taken_as_an_answer(people: People, runni
     reply = text_of(await requester.send("/cancel"))
     assert reply == "Cancelled."
     assert await activity_rows(running_bot) == []
+
+
+async def approved_roadshow(people: People, runner: BotUnderTest, lang: str, phone: str) -> tuple[Chat, Activity]:
+    """A roadshow (market approval only) requested by a new dealer marketing manager and approved."""
+    requester = await people.onboarded("dealer_marketing_manager", "dlr-shijiazhuang", phone, language_code=lang)
+    marketing = await people.onboarded("marketing_manager", "mkt-hebei", "13800000007", language_code=lang)
+    await fill_request(requester, lang, activity_type="roadshow", attendance="20", budget="Venue 3000")
+    await requester.tap(t("📨 Submit", lang))
+    await marketing.tap(t("✅ Approve", lang))
+    activity = (await activity_rows(runner))[-1]
+    assert (activity.state, activity.chain) == ("approved", "market")
+    return requester, activity
+
+
+def results_summary(lang: str, activity_id: int, attendance: int, leads: int, phones: str, orders: int,
+                    expenses_fen: int, receipts: int) -> str:
+    return t("Results of activity #{id}:\nAttendance: {attendance}\nLeads: {leads} (phones: {phones})\n"
+             "Orders: {orders}\nActual expenses: {spent}\nReceipt photos: {receipts}", lang).format(
+        id=activity_id, attendance=attendance, leads=leads, phones=phones, orders=orders,
+        spent=money(expenses_fen, LOCALES[lang]), receipts=receipts)
+
+
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_results_bad_answers_are_asked_again_with_the_reason(people: People, running_bot: BotUnderTest,
+                                                                   lang: str) -> None:
+    requester, activity = await approved_roadshow(people, running_bot, lang, "13912340031")
+    assert activity.id is not None
+    asked = text_of(await requester.tap(t("📝 Report results", lang)))
+    assert asked == t("Results of activity #{id}. How many people attended?", lang).format(id=activity.id)
+    whole = t("Please send a whole number, e.g. 35.", lang)
+    wrong_counts = ("abc", "-1", "2.5", "²", "100001", "9" * 30)
+    for wrong in wrong_counts:
+        assert text_of(await requester.send(wrong)) == whole, wrong
+    assert text_of(await requester.send("58")) == t("How many leads (interested customers) were collected?", lang)
+    for wrong in wrong_counts:
+        assert text_of(await requester.send(wrong)) == whole, wrong
+    phones_asked = t("Send the leads' phone numbers, one per line, to link them to customer records, or tap Skip.",
+                     lang)
+    assert text_of(await requester.send("12")) == phones_asked
+    bad_phone = t("“{line}” is not a valid phone number. Please send the list again.", lang)
+    for wrong, line in (("13955550001\n12345", "12345"), ("call me", "call me"),
+                        ("13955550001\n\n  1395555000x  ", "1395555000x")):
+        assert text_of(await requester.send(wrong)) == bad_phone.format(line=line), wrong
+    orders_asked = t("How many orders were signed?", lang)
+    assert text_of(await requester.send("13955550001\n\n139 5555 0002\n13955550001")) == orders_asked
+    for wrong in wrong_counts:
+        assert text_of(await requester.send(wrong)) == whole, wrong
+    assert text_of(await requester.send("３")) == t("What were the actual expenses in yuan? e.g. 11800", lang)
+    amount = t("Please send an amount in yuan, e.g. 11800.", lang)
+    for wrong in ("abc", "-1", "12.345", "1" + "0" * 30):
+        assert text_of(await requester.send(wrong)) == amount, wrong
+    assert text_of(await requester.send("24,800")) == \
+        t("Send photos of the receipts, then tap Done. Received so far: {count}.", lang).format(count=0)
+    await requester.tap(t("Done", lang))
+    assert last_answer(running_bot) == t("Please send at least one receipt photo.", lang)
+    await requester.send_photo()
+    summary = text_of(await requester.tap(t("Done", lang)))
+    assert summary == results_summary(lang, activity.id, 58, 12, "+86139****0001, +86139****0002", 3, 2_480_000, 1)
+    await requester.tap(t("📨 Submit", lang))
+    [row] = await activity_rows(running_bot)
+    assert (row.state, row.result_attendance, row.result_leads, row.result_orders, row.actual_expenses_fen) == \
+        ("completed", 58, 12, 3, 2_480_000)
+    async with running_bot.sessionmaker() as session:
+        leads = (await session.execute(select(ActivityLead).order_by(ActivityLead.id))).scalars().all()
+    assert [lead.phone for lead in leads] == ["+8613955550001", "+8613955550002"]
+
+
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_results_survive_a_restart_at_every_step(people: People, running_bot: BotUnderTest,
+                                                       lang: str) -> None:
+    requester, activity = await approved_roadshow(people, running_bot, lang, "13912340032")
+    assert activity.id is not None
+    await requester.tap(t("📝 Report results", lang))
+    await running_bot.restart()
+    assert text_of(await requester.send("40")) == t("How many leads (interested customers) were collected?", lang)
+    await running_bot.restart()
+    # The same step after a restart: a bad answer gets the same reason, a good one moves on.
+    assert text_of(await requester.send("2.5")) == t("Please send a whole number, e.g. 35.", lang)
+    await requester.send("9")
+    await running_bot.restart()
+    await requester.tap(t("Skip", lang))  # the Skip button drawn before the restart
+    await running_bot.restart()
+    assert text_of(await requester.tap(t("⬅️ Back", lang))) == t(
+        "Send the leads' phone numbers, one per line, to link them to customer records, or tap Skip.", lang)
+    await requester.send("13955550003")
+    await requester.send("2")
+    await running_bot.restart()
+    await requester.send("11800")
+    await requester.send_photo()
+    await running_bot.restart()
+    assert text_of(await requester.send_photo()) == \
+        t("Send photos of the receipts, then tap Done. Received so far: {count}.", lang).format(count=2)
+    await running_bot.restart()
+    summary = text_of(await requester.tap(t("Done", lang)))
+    assert summary == results_summary(lang, activity.id, 40, 9, "+86139****0003", 2, 1_180_000, 2)
+    await running_bot.restart()
+    done = text_of(await requester.tap(t("📨 Submit", lang)))  # the summary's button from before the restart
+    assert t("Thank you: the results of activity #{id} are in and it now counts toward the quarter.",
+             lang).format(id=activity.id) == done
+    [row] = await activity_rows(running_bot)
+    assert (row.state, row.result_attendance, row.result_leads, row.result_orders, row.actual_expenses_fen) == \
+        ("completed", 40, 9, 2, 1_180_000)
+    async with running_bot.sessionmaker() as session:
+        receipts = (await session.execute(select(ActivityReceipt))).scalars().all()
+        leads = (await session.execute(select(ActivityLead))).scalars().all()
+    assert len(receipts) == 2 and [lead.phone for lead in leads] == ["+8613955550003"]
+
+
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_blank_city_and_address_are_refused_at_their_step(people: People, running_bot: BotUnderTest,
+                                                                lang: str) -> None:
+    requester = await people.onboarded("dealer_gm", "dlr-tangshan", "13912340033", language_code=lang)
+    await requester.send(t("🎪 Request activity", lang))
+    await requester.tap(pb("activity_types", "roadshow", lang))
+    await requester.tap(pb("product_lines", "tx", lang))
+    await requester.tap(pb("series", "tx_tractor_gtl", lang))
+    await requester.send(FUTURE)
+    blank_city = t("The city can't be blank. Please send the name of the county-level city.", lang)
+    blank_address = t("The address can't be blank. Please send the address of the venue.", lang)
+    blanks = ("   ", "\u3000\u3000", " \t \n ")
+    for blank in blanks:
+        assert text_of(await requester.send(blank)) == blank_city, repr(blank)
+    assert text_of(await requester.send("  Luannan ")) == t("At which address (venue)?", lang)
+    for blank in blanks:
+        assert text_of(await requester.send(blank)) == blank_address, repr(blank)
+    assert text_of(await requester.send("Depot")) == \
+        t("Which customers is it for? Tap all that apply, then Done.", lang)
+    await requester.tap(pb("natures", "individual", lang))
+    await requester.tap(t("Done", lang))
+    await requester.send("20")
+    await requester.send("Venue 3000")
+    await requester.send("Roadshow")
+    # Editing from the summary refuses a blank answer the same way, and keeps the old one.
+    await requester.tap("✏️ " + t("City", lang))
+    assert text_of(await requester.send("   ")) == blank_city
+    summary = text_of(await requester.send("Leting"))
+    assert t("Where: {city}, {address}", lang).format(city="Leting", address="Depot") in summary
+    await requester.tap("✏️ " + t("Address", lang))
+    assert text_of(await requester.send("\u3000")) == blank_address
+    await requester.send("Square")
+    await requester.tap(t("📨 Submit", lang))
+    [row] = await activity_rows(running_bot)
+    assert (row.city, row.address) == ("Leting", "Square")

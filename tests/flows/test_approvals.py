@@ -215,19 +215,23 @@ async def test_reminder_then_escalation(people: People, running_bot: BotUnderTes
     assert (stored.step_index, stored.reminded_at, stored.escalated_at) == (1, None, None)
 
 
-async def test_watch_asks_for_results_after_the_activity(people: People, running_bot: BotUnderTest) -> None:
-    c = await cast(people, "en")
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_watch_asks_for_results_after_the_activity(people: People, running_bot: BotUnderTest,
+                                                         lang: str) -> None:
+    c = await cast(people, lang)
     activity = await submitted(c, running_bot, activity_type="roadshow", attendance="20", budget="Venue 3000")
     assert activity.chain == "market" and activity.id is not None
-    await c.marketing.tap(t("✅ Approve", "en"))
+    await c.marketing.tap(t("✅ Approve", lang))
     assert (await row(running_bot, activity.id)).state == "approved"
     bot = running_bot.bot
     assert bot is not None
     after = activity.starts_at + timedelta(hours=3)
     report = await approval_watch(running_bot.sessionmaker, bot, make_i18n("zh_CN"), lambda: after)
     assert (report.results_asked, report.messages) == (1, 1)
-    assert c.requester.texts()[-1].startswith(f"Activity #{activity.id} has taken place.")
-    assert c.requester.inline_buttons() == [("📝 Report results", f"ares:{activity.id}")]
+    assert c.requester.texts()[-1] == t("Activity #{id} has taken place. Please report its results: attendance, "
+                                        "leads, orders and the actual expenses with receipt photos.",
+                                        lang).format(id=activity.id)
+    assert c.requester.inline_buttons() == [(t("📝 Report results", lang), f"ares:{activity.id}")]
     report = await approval_watch(running_bot.sessionmaker, bot, make_i18n("zh_CN"), lambda: after)
     assert report.results_asked == 0
 

@@ -14,6 +14,7 @@ from conversations.customer_card import CustomerAction
 from conversations.visit_report import VisitPick
 from storage.models import Customer, Visit
 from tests.conftest import People
+from tests.flows.test_activities import t
 from tests.flows.test_customers import (
     create_customer,
     customers_named,
@@ -174,16 +175,21 @@ async def test_stage_move_backwards_is_refused(people: People, running_bot: BotU
     assert VisitPick(field="stage", value="repurchase").pack() in [data for _label, data in chat.inline_buttons()]
 
 
-async def test_back_cancel_double_submit_and_restart(people: People, running_bot: BotUnderTest) -> None:
-    chat, customer = await new_rep_with_customer(people, running_bot, "13900000205", "13912340205", "en")
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+async def test_back_cancel_double_submit_and_restart(people: People, running_bot: BotUnderTest, lang: str) -> None:
+    chat, customer = await new_rep_with_customer(people, running_bot, "13900000205", "13912340205", lang)
+    kind_asked = t("Visit to {name}. What kind of visit?", lang).format(name=customer.name)
+    stale = t("This button is no longer active.", lang)
     # Back re-asks the previous step; /cancel drops the report
     await chat.send("/visit")
     await vpick(chat, "cust", str(customer.id))
     await vpick(chat, "kind", "door_visit")
-    assert "What kind of visit?" in text_of(await chat.tap("⬅️ Back"))
-    assert "Cancelled." in text_of(await chat.send("/cancel"))
-    await vpick(chat, "kind", "door_visit")
-    assert "no longer active" in last_alert(chat)
+    assert text_of(await chat.tap(t("⬅️ Back", lang))) == kind_asked
+    assert text_of(await chat.send("/cancel")) == t("Cancelled.", lang)
+    assert await vpick(chat, "kind", "door_visit") == []
+    assert last_alert(chat) == stale
+    assert text_of(await chat.send("/cancel")) == t("There is nothing to cancel.", lang)
+    assert await visits_of(running_bot, customer.id) == []  # type: ignore[arg-type]
 
     # restart mid-flow: the answers so far survive
     await tap_data(chat, CustomerAction(action="visit", id=customer.id).pack())  # type: ignore[arg-type]
@@ -193,19 +199,25 @@ async def test_back_cancel_double_submit_and_restart(people: People, running_bot
     await vpick(chat, "stage", "purchase")
     await chat.send("Signed for 3 trucks")
     await vpick(chat, "day", (today_local() + timedelta(weeks=1)).isoformat())
-    await chat.send("hello")  # not a location: asked again
+    not_a_location = await chat.send("hello")  # not a location: the reason, then asked again
+    assert not_a_location[0]["text"] == t("Please send your location with the button below, or tap Skip.", lang)
     await chat.send_location(*SHIJIAZHUANG)
     summary = await vpick(chat, "photo")
     submit = VisitPick(field="submit", value="").pack()
     message = latest_with(chat, submit)
-    assert "Signed for 3 trucks" in text_of(summary)
-    await chat.press(message, submit)
-    await chat.press(message, submit)  # a double tap
-    assert "no longer active" in last_alert(chat)
+    assert text_of(summary).startswith(t("Please check the visit report:", lang))
+    assert t("Notes: {notes}", lang).format(notes="Signed for 3 trucks") in text_of(summary)
+    saved = text_of(await chat.press(message, submit))
+    assert saved.startswith(t("Visit to {name} saved.", lang).format(name=customer.name))
+    assert last_alert(chat) == t("Visit saved.", lang)
+    assert await chat.press(message, submit) == []  # a double tap: no second report
+    assert last_alert(chat) == stale
     [visit] = await visits_of(running_bot, customer.id)  # type: ignore[arg-type]
     assert (visit.visit_kind, visit.outcome, visit.stage_after, visit.location_status) == (
         "door_display", "ordered", "purchase", "verified")
     assert (await reload(running_bot, customer.id)).stage == "purchase"  # type: ignore[arg-type]
+    async with running_bot.sessionmaker() as session:
+        assert len((await session.execute(select(Visit))).all()) == 1
 
 
 async def test_visit_with_a_new_customer(people: People, running_bot: BotUnderTest) -> None:
