@@ -245,7 +245,7 @@ class Activity(SQLModel, table=True):
     address: str = Field(max_length=300)
     natures: str = Field(default="", max_length=100)  # customer-nature codes, comma-separated
     expected_attendance: int
-    budget_fen: int
+    budget_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     budget_lines: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON list
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     state: str = Field(default="pending", max_length=24, index=True)
@@ -259,7 +259,7 @@ class Activity(SQLModel, table=True):
     result_attendance: int | None = Field(default=None)
     result_leads: int | None = Field(default=None)
     result_orders: int | None = Field(default=None)
-    actual_expenses_fen: int | None = Field(default=None)
+    actual_expenses_fen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     reported_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     score: int | None = Field(default=None)
     evaluation_comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

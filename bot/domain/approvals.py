@@ -459,6 +459,9 @@ def counts_for_quarter(state: str) -> bool:
 
 # --- money -------------------------------------------------------------------------------------------------
 
+# No single marketing amount comes near 100 million yuan: above it is a typo (and stays far inside a BIGINT).
+MAX_AMOUNT_FEN = 100_000_000 * 100
+
 _MONEY_PATTERN = re.compile(
     r"""
     (?:(?:¥|RMB|CNY)\s*)?
@@ -483,6 +486,8 @@ def parse_money_fen(text: str) -> int:
     fen = yuan * FEN_PER_YUAN
     # Fractions of a fen mean a typo (e.g. "12.345"), not something to round silently.
     if fen != fen.to_integral_value():
+        raise ApprovalError("bad_amount")
+    if fen > MAX_AMOUNT_FEN:
         raise ApprovalError("bad_amount")
     return int(fen)
 

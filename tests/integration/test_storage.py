@@ -157,3 +157,32 @@ async def test_fieldbot_run_refuses_unmigrated_postgres_with_one_line(tmp_path: 
         f"fieldbot: the database is at revision none but the code needs {migrate.head_revision()}: "
         "run `fieldbot db upgrade` first")
     assert "Traceback" not in stderr.decode()
+
+
+async def test_large_money_amounts_fit_the_columns(database_url: str) -> None:
+    """The largest amount the parser takes (100 million yuan in fen) overflows a 32-bit INTEGER on PostgreSQL."""
+    from bot.domain.approvals import MAX_AMOUNT_FEN
+    from storage.models import Activity
+
+    engine = make_engine(database_url)
+    await migrate.upgrade(engine)
+    sessionmaker = make_sessionmaker(engine)
+    try:
+        async with UnitOfWork(sessionmaker) as uow:
+            await OrgImporter(uow).import_file(DEMO)
+            dealer = await uow.org.by_code("dlr-jinan")
+            rep = await uow.staff.by_phone("+8613800000019")
+            assert dealer is not None and rep is not None
+            activity = Activity(client_token="big", requester_staff_id=rep.id, dealer_unit_id=dealer.id,
+                                org_path=dealer.path, activity_type="launch_event", kpi="promotion",
+                                product_line="vt", series="vt_tractor_new5", starts_at=datetime.now(UTC),
+                                city="Jinan", address="Expo hall", expected_attendance=500,
+                                budget_fen=MAX_AMOUNT_FEN, actual_expenses_fen=MAX_AMOUNT_FEN)
+            uow.session.add(activity)
+            await uow.commit()
+        async with sessionmaker() as session:
+            stored = await session.get(Activity, activity.id)
+            assert stored is not None
+            assert (stored.budget_fen, stored.actual_expenses_fen) == (MAX_AMOUNT_FEN, MAX_AMOUNT_FEN)
+    finally:
+        await engine.dispose()

@@ -482,6 +482,7 @@ def test_everything_else_is_promotion() -> None:
         ("0.01", 1),
         ("0", 0),
         ("3000元", 300_000),
+        ("100000000", 10_000_000_000),  # the largest amount taken: 100 million yuan
     ],
 )
 def test_money_parsing(text: str, fen: int) -> None:
@@ -490,7 +491,8 @@ def test_money_parsing(text: str, fen: int) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "  ", "abc", "-5", "12.345", "1,2000", "12,00", "3 000", "1e5", "万", "¥", "1.2.3", "1.234567万0"],
+    ["", "  ", "abc", "-5", "12.345", "1,2000", "12,00", "3 000", "1e5", "万", "¥", "1.2.3", "1.234567万0",
+     "100000000.01", "10001万", "1" + "0" * 30],
 )
 def test_bad_money_is_refused(text: str) -> None:
     assert refusal_code(parse_money_fen, text) == "bad_amount"
