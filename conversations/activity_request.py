@@ -26,6 +26,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.domain.approvals import ApprovalError, BudgetLine, counts_toward, parse_money_fen
 from bot.domain.errors import DomainError
+from bot.domain.numbers import parse_whole_number
 from bot.domain.playbook import default_playbook
 from bot.filters import HasText, MenuButton, NotMenuText
 from bot.i18n import N_
@@ -352,13 +353,12 @@ async def ask_attendance(message: Message, state: FSMContext, data: dict[str, An
 
 
 async def got_attendance(message: Message, state: FSMContext, **data: Any) -> None:
-    text = (message.text or "").strip()
-    # isdecimal, not isdigit: "²" is a digit that int() refuses; the length check keeps int() from overflowing.
-    if not text.isdecimal() or len(text) > len(str(MAX_ATTENDANCE)) or not 0 < int(text) <= MAX_ATTENDANCE:
+    attendance = parse_whole_number(message.text, minimum=1, maximum=MAX_ATTENDANCE)
+    if attendance is None:
         await message.answer(_("Please send the expected attendance as a whole number, e.g. 40."),
                              reply_markup=keyboard([]))
         return
-    await state.update_data(attendance=int(text))
+    await state.update_data(attendance=attendance)
     await next_step(message, state, ActivityRequest.budget, data)
 
 

@@ -21,6 +21,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.domain.approvals import ApprovalError, parse_money_fen
 from bot.domain.errors import DomainError
+from bot.domain.numbers import parse_whole_number
 from bot.domain.phones import mask_phone, normalize_phone
 from bot.filters import HasPhoto, HasText, NotMenuText
 from bot.services.activities import ActivityService
@@ -62,12 +63,8 @@ def keyboard(*buttons: InlineKeyboardButton, back: bool = True) -> InlineKeyboar
 
 
 def parse_count(text: str | None) -> int | None:
-    """A whole number 0..MAX_COUNT; full-width digits are fine. isdecimal, not isdigit: "²" is a digit that int()
-    refuses; the length check keeps int() from choking on a very long number. Both read as "not a number"."""
-    value = (text or "").strip()
-    if not value.isdecimal() or len(value) > len(str(MAX_COUNT)):
-        return None
-    return int(value) if int(value) <= MAX_COUNT else None
+    """A whole number 0..MAX_COUNT, else None."""
+    return parse_whole_number(text, maximum=MAX_COUNT)
 
 
 async def start_results(callback: CallbackQuery, callback_data: ResultsCb, state: FSMContext, staff: Staff,

@@ -23,6 +23,7 @@ from babel.numbers import format_currency
 from bot.config import Settings
 from bot.domain.approvals import ApprovalError
 from bot.domain.errors import DomainError
+from bot.domain.numbers import MAX_ID, parse_whole_number
 from bot.domain.phones import mask_phone
 from bot.domain.playbook import default_playbook
 from bot.filters import MenuButton
@@ -294,12 +295,12 @@ async def list_activities(message: Message, staff: Staff, unit: OrgUnit | None, 
 async def show_activity(message: Message, command: CommandObject, staff: Staff, unit: OrgUnit | None,
                         activities: ActivityService, settings: Settings, i18n: I18n) -> None:
     """One activity with its history, and the buttons this person may use on it now."""
-    raw = (command.args or "").strip().lstrip("#")
-    if not raw.isdigit():
+    activity_id = parse_whole_number((command.args or "").strip().lstrip("#"), minimum=1, maximum=MAX_ID)
+    if activity_id is None:
         await message.answer(_("Send /activity followed by its number, e.g. /activity 12."))
         return
     try:
-        view = await activities.view(staff, unit, int(raw))
+        view = await activities.view(staff, unit, activity_id)
     except DomainError as error:
         await message.answer(activity_error(error))
         return

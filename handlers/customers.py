@@ -10,6 +10,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.domain.numbers import MAX_ID, parse_whole_number
 from bot.filters import HasText, MenuButton, NotMenuText
 from bot.labels import playbook_label
 from bot.services.customers import CustomerService
@@ -69,11 +70,11 @@ async def search(message: Message, text: str, unit: OrgUnit | None, customers: C
 async def open_by_id(message: Message, command: CommandObject, unit: OrgUnit | None,
                      customers: CustomerService) -> None:
     """/customer N: the card, or "not found" for an unknown id or one outside the asker's scope."""
-    args = (command.args or "").strip().lstrip("#")
-    if not args.isdigit():
+    customer_id = parse_whole_number((command.args or "").strip().lstrip("#"), minimum=1, maximum=MAX_ID)
+    if customer_id is None:
         await message.answer(_("Send /customer and the customer's number, e.g. /customer 12"))
         return
-    await show_card(message, unit, customers, int(args))
+    await show_card(message, unit, customers, customer_id)
 
 
 async def open_card(callback: CallbackQuery, callback_data: CustomerAction, state: FSMContext,

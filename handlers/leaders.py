@@ -14,6 +14,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import DomainError
+from bot.domain.numbers import MAX_ID, parse_whole_number
 from bot.filters import MenuButton
 from bot.i18n import N_
 from bot.labels import error_text, format_day, playbook_label
@@ -80,12 +81,12 @@ async def leader_card_text(network: NetworkService, card: LeaderQuarter) -> str:
 async def show_leader(message: Message, command: CommandObject, staff: Staff, unit: OrgUnit | None,
                       network: NetworkService) -> None:
     """/leader N: one leader of the asker's scope with the quarter's referral sales."""
-    arg = (command.args or "").strip().lstrip("#").lstrip("№")
-    if not arg.isdecimal():
+    leader_id = parse_whole_number((command.args or "").strip().lstrip("#").lstrip("№"), minimum=1, maximum=MAX_ID)
+    if leader_id is None:
         await message.answer(_("Send /leader and the leader's number, e.g. /leader 3. /leaders lists them."))
         return
     try:
-        card = await network.leader_card(unit, int(arg))
+        card = await network.leader_card(unit, leader_id)
     except DomainError as error:
         await message.answer(problem_text(error))
         return

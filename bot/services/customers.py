@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bot.domain.errors import DomainError
+from bot.domain.numbers import parse_whole_number
 from bot.domain.org import OrgKind
 from bot.domain.phones import mask_phone, normalize_phone
 from bot.domain.playbook import Playbook, Stage, default_playbook
@@ -58,11 +59,7 @@ class CustomerCardView:
 
 def parse_fleet_size(text: str) -> int | None:
     """A positive whole number of trucks, or None."""
-    value = text.strip()
-    if not value.isdigit():
-        return None
-    number = int(value)
-    return number if 0 < number <= MAX_FLEET_SIZE else None
+    return parse_whole_number(text, minimum=1, maximum=MAX_FLEET_SIZE)
 
 
 def industries_for(vehicle_type: str, playbook: Playbook, locale: str) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.errors import DomainError
 from bot.domain.fieldwork import quarter_bounds, quarter_of
+from bot.domain.numbers import parse_whole_number
 from bot.domain.org import OrgKind
 from bot.domain.phones import normalize_phone
 from bot.domain.playbook import default_playbook
@@ -105,11 +106,7 @@ def clean_text(text: str | None, max_length: int, code: str) -> str:
 
 def parse_positive_int(text: str | None) -> int | None:
     """A whole number above zero written with ASCII or full-width digits, else None."""
-    value = (text or "").strip()
-    if not value or not value.isdecimal():
-        return None
-    number = int(value)
-    return number if 0 < number <= 100_000 else None
+    return parse_whole_number(text, minimum=1, maximum=100_000)
 
 
 def _valid_point(lat: float | None, lon: float | None) -> bool:
