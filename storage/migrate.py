@@ -40,7 +40,7 @@ async def upgrade(engine: AsyncEngine) -> None:
     """Brings the schema to head; running it again changes nothing."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
 
-    def _upgrade(sync_connection) -> None:  # type: ignore[no-untyped-def]
+    def _upgrade(sync_connection) -> None:
         config.attributes["connection"] = sync_connection
         command.upgrade(config, "head")
 

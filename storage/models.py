@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
 
 
-def _ts(nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
+def _ts(nullable: bool = False, index: bool = False) -> Column:
     return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
@@ -62,6 +62,7 @@ class Invite(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_ts())
     used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     used_by_tg_user_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class StartAttempt(SQLModel, table=True):
@@ -73,6 +74,16 @@ class StartAttempt(SQLModel, table=True):
     failures: int = Field(default=0)
     window_started_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     locked_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class StrangerNotice(SQLModel, table=True):
+    """When a Telegram account without access was last told so: the refusal is sent once per conversation."""
+
+    __tablename__ = "stranger_notice"
+
+    tg_user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    refused_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
 class AuditLog(SQLModel, table=True):
@@ -96,6 +107,66 @@ class FsmRecord(SQLModel, table=True):
     state: str | None = Field(default=None, max_length=255)
     data: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+# --- Pushes: the outbox and who can't be reached ---------------------------------------------------------
+# Written and read with raw SQL (storage/repositories/outbox.py): the dispatcher's claim is one statement.
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One push to send: written in the transaction of its cause, rendered and sent by the dispatcher."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient_kind: str = Field(max_length=16)  # staff | customer
+    recipient_id: int | None = Field(default=None)
+    chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    phone: str | None = Field(default=None, max_length=32)
+    channel: str = Field(default="telegram", max_length=16)  # telegram | sms
+    locale: str | None = Field(default=None, max_length=8)  # fallback when the recipient has none stored
+    message_key: str = Field(max_length=64)
+    params: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    attachment: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    attachment_name: str | None = Field(default=None, max_length=200)
+    idempotency_key: str = Field(max_length=255, unique=True)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    due_at: datetime = Field(sa_column=_ts())
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claim_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    provider_message_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class UnreachableRecipient(SQLModel, table=True):
+    """An address that refused us for good (bot blocked, chat not found): nothing more is sent there."""
+
+    __tablename__ = "unreachable_recipient"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_unreachable_address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=64)  # chat id or phone
+    recipient_kind: str = Field(max_length=16)
+    recipient_id: int | None = Field(default=None)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    since: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class SchedulerLease(SQLModel, table=True):
+    """Who runs the schedule: one row per lease name, held by one process until it expires."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: str = Field(primary_key=True, max_length=64)
+    owner: str = Field(max_length=128)
+    expires_at: datetime = Field(sa_column=_ts())
+    acquired_at: datetime = Field(sa_column=_ts())
 
 
 # --- Field work (customers, visits, opinion leaders, information stations, sales) ---------------------------
@@ -126,10 +197,47 @@ class Customer(SQLModel, table=True):
     org_path: str = Field(max_length=512, index=True)
     known_lat: float | None = Field(default=None)
     known_lon: float | None = Field(default=None)
-    purchase_date: date | None = Field(default=None)
+    purchase_date: date | None = Field(default=None, index=True)
     next_follow_up: date | None = Field(default=None, index=True)
+    # Reaching the customer: their own Telegram account once they confirmed the link, else SMS to `phone`.
+    tg_user_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True, index=True))
+    locale: str | None = Field(default=None, max_length=8)
+    linked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    reminders_off: bool = Field(default=False)  # /stop in Telegram
+    sms_opt_out_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))  # replied TD
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class CustomerLink(SQLModel, table=True):
+    """A one-time code a salesperson sends a customer so they can link their Telegram account; hash only."""
+
+    __tablename__ = "customer_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=64, unique=True, index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    issued_by_staff_id: int = Field(foreign_key="staff.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts())
+    used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    used_by_tg_user_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class ServiceBooking(SQLModel, table=True):
+    """A service, repair or parts appointment a customer booked (from a reminder's button or /book)."""
+
+    __tablename__ = "service_booking"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_token: str = Field(max_length=64, unique=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    dealer_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    org_path: str = Field(max_length=512, index=True)
+    kind: str = Field(max_length=16)  # maintenance | repair | parts
+    slot_at: datetime = Field(sa_column=_ts(index=True))
+    status: str = Field(default="booked", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
 class Visit(SQLModel, table=True):
@@ -154,8 +262,33 @@ class Visit(SQLModel, table=True):
     lon: float | None = Field(default=None)
     location_status: str = Field(default="unverified", max_length=16)
     distance_m: float | None = Field(default=None)
+    # Seconds a live location was shared for (None: a pinned, one-off location or none at all).
+    live_period: int | None = Field(default=None)
     photo_file_id: str | None = Field(default=None, max_length=255)
     visited_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True))
+
+
+class DuplicateFlag(SQLModel, table=True):
+    """A customer phone on file at two dealers (a possible double claim), for the market department above both.
+
+    Neither dealer is shown the other's record; the market department's staff see both.
+    """
+
+    __tablename__ = "duplicate_flag"
+    __table_args__ = (UniqueConstraint("customer_id", "other_customer_id", name="uq_duplicate_flag_pair"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(max_length=32, index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)  # the record just saved
+    other_customer_id: int = Field(foreign_key="customer.id", index=True)  # the one already on file
+    dealer_unit_id: int = Field(foreign_key="org_unit.id")
+    other_dealer_unit_id: int = Field(foreign_key="org_unit.id")
+    # The lowest unit above both dealers (their market department, or higher when they sit under different ones).
+    reviewer_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    reviewer_path: str = Field(max_length=512, index=True)
+    raised_by_staff_id: int = Field(foreign_key="staff.id")
+    resolved_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
 class OpinionLeader(SQLModel, table=True):
@@ -309,3 +442,36 @@ class ActivityLead(SQLModel, table=True):
     phone: str = Field(max_length=32)
     customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+# --- Targets and coverage areas (the plan's numbers per unit, the county-level cities a dealer covers) -------
+
+
+class Target(SQLModel, table=True):
+    """A unit's figure for one KPI in one year and quarter (quarter 0: the annual figure).
+
+    `value` NULL means the plan sets no number ("optimise": improve on what was reached)."""
+
+    __tablename__ = "target"
+    __table_args__ = (UniqueConstraint("year", "quarter", "kpi", "org_unit_id", name="uq_target_unit_kpi"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int = Field(index=True)
+    quarter: int
+    kpi: str = Field(max_length=32)
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    value: str | None = Field(default=None, max_length=24)  # a Decimal as text: exact on every database
+    explicit: bool = Field(default=False)  # set by a plan row for this unit, not allocated from above
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class DealerArea(SQLModel, table=True):
+    """A county-level city in a dealer's authorised area: coverage is counted per city."""
+
+    __tablename__ = "dealer_area"
+    __table_args__ = (UniqueConstraint("dealer_unit_id", "city", name="uq_dealer_area_city"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dealer_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    province: str = Field(max_length=32)
+    city: str = Field(max_length=64)

@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.conversation_rows import flush_conversations, forget_conversations
 from storage.repositories import (
     AttemptRepository,
     AuditRepository,
@@ -15,8 +16,12 @@ from storage.repositories import (
 )
 from storage.repositories.activities import ActivityRepository
 from storage.repositories.customers import CustomerRepository
+from storage.repositories.duplicates import DuplicateFlagRepository
+from storage.repositories.handover import HandoverRepository
 from storage.repositories.network import InfoStationRepository, OpinionLeaderRepository, SaleRepository
+from storage.repositories.numbers import NumbersRepository
 from storage.repositories.stats import StatsRepository
+from storage.repositories.strangers import StrangerNoticeRepository
 from storage.repositories.visits import VisitRepository
 
 
@@ -39,16 +44,23 @@ class UnitOfWork:
         self.sales = SaleRepository(self.session)
         self.visits = VisitRepository(self.session)
         self.stats = StatsRepository(self.session)
+        self.numbers = NumbersRepository(self.session)
+        self.strangers = StrangerNoticeRepository(self.session)
+        self.duplicates = DuplicateFlagRepository(self.session)
+        self.handover = HandoverRepository(self.session)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         if exc_type is not None:
-            await self.session.rollback()
+            await self.rollback()
         await self.session.close()
 
     async def commit(self) -> None:
+        # Conversation state changed during the update is written here, so it commits with the handler's writes.
+        await flush_conversations(self.session)
         await self.session.commit()
 
     async def rollback(self) -> None:
+        forget_conversations(self.session)
         await self.session.rollback()

@@ -27,7 +27,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None, "alembic.ini or the caller sets sqlalchemy.url"
+    engine = make_engine(url)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

@@ -46,6 +46,18 @@ class ActivityRepository:
             await self.session.refresh(activity)
         return True
 
+    async def mark_once(self, activity_id: int, version: int, column: str, at: datetime) -> bool:
+        """Sets reminded_at / escalated_at / results_asked_at if still unset at this version: one conditional
+        update, so two watches running at once (or one run twice) mark, and push, a step once."""
+        field = {"reminded_at": Activity.reminded_at, "escalated_at": Activity.escalated_at,
+                 "results_asked_at": Activity.results_asked_at}[column]
+        statement = (update(Activity)
+                     .where(col(Activity.id) == activity_id, col(Activity.version) == version, col(field).is_(None))
+                     .values({column: at})
+                     .execution_options(synchronize_session=False))
+        result = await self.session.execute(statement)
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
     async def for_requester(self, staff_id: int, limit: int = LIST_LIMIT) -> Sequence[Activity]:
         query = (select(Activity).where(Activity.requester_staff_id == staff_id)
                  .order_by(col(Activity.id).desc()).limit(limit))

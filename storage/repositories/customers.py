@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.models import Customer
+from storage.repositories.sender import TELEGRAM_UNREACHABLE
 
 SEARCH_LIMIT = 10
 DUE_LIMIT = 20
@@ -25,6 +26,21 @@ class CustomerRepository:
         if customer is None or not scope_path or not customer.org_path.startswith(scope_path):
             return None
         return customer
+
+    async def linked_to(self, tg_user_id: int) -> Customer | None:
+        """The customer record most recently linked to a Telegram account, if any."""
+        query = (select(Customer).where(Customer.tg_user_id == tg_user_id)
+                 .order_by(col(Customer.linked_at).desc(), col(Customer.id).desc()).limit(1))
+        result = await self.session.execute(query)
+        return result.scalars().first()
+
+    async def linked_sender(self, tg_user_id: int) -> tuple[Customer | None, bool]:
+        """`linked_to` for the per-update middleware, in the same one query: the customer, and whether their
+        Telegram address is marked unreachable (they had blocked the bot; writing to it again means they are back)."""
+        query = (select(Customer, TELEGRAM_UNREACHABLE.label("unreachable")).where(Customer.tg_user_id == tg_user_id)
+                 .order_by(col(Customer.linked_at).desc(), col(Customer.id).desc()).limit(1))
+        row = (await self.session.execute(query, {"tg_address": str(tg_user_id)})).first()
+        return (None, False) if row is None else (row[0], bool(row[1]))
 
     async def by_phone(self, dealer_unit_id: int, phone: str) -> Customer | None:
         query = select(Customer).where(Customer.dealer_unit_id == dealer_unit_id, Customer.phone == phone)

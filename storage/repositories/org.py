@@ -81,9 +81,15 @@ class StaffRepository:
         result = await self.session.execute(query)
         return [(row[0], row[1]) for row in result.all()]
 
-    async def add(self, staff: Staff) -> Staff:
+    async def all(self) -> Sequence[Staff]:
+        result = await self.session.execute(select(Staff))
+        return result.scalars().all()
+
+    async def add(self, staff: Staff, *, flush: bool = True) -> Staff:
+        """Adds the record; `flush=False` lets a bulk import write many rows in one flush."""
         self.session.add(staff)
-        await self.session.flush()
+        if flush:
+            await self.session.flush()
         return staff
 
 
@@ -97,6 +103,10 @@ class InviteRepository:
     async def by_hash(self, code_hash: str) -> Invite | None:
         result = await self.session.execute(select(Invite).where(Invite.code_hash == code_hash))
         return result.scalar_one_or_none()
+
+    async def all(self) -> Sequence[Invite]:
+        result = await self.session.execute(select(Invite).order_by(col(Invite.id)))
+        return result.scalars().all()
 
     async def add(self, invite: Invite) -> Invite:
         self.session.add(invite)

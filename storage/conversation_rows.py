@@ -1,0 +1,84 @@
+"""Conversation rows (fsm_record) in raw SQL, and the per-update copy of them that the FSM storage works on.
+
+Kept off the ORM on purpose: these statements run for every update (docs/BENCHMARKS.md). No aiogram here:
+UnitOfWork.commit flushes what an update changed (`flush_conversations`) right before it commits.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from storage.types import UTCDateTime, utcnow
+
+# The session of the update being handled in this task; None outside an update.
+update_session: ContextVar[AsyncSession | None] = ContextVar("fieldbot_update_session", default=None)
+
+EMPTY_DATA = "{}"
+_CACHE_KEY = "fieldbot_conversations"
+
+_SELECT = text("SELECT state, data FROM fsm_record WHERE key = :key")
+_UPSERT = text(
+    "INSERT INTO fsm_record (key, state, data, updated_at) VALUES (:key, :state, :data, :now) "
+    "ON CONFLICT (key) DO UPDATE SET state = excluded.state, data = excluded.data, updated_at = excluded.updated_at"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+_DELETE = text("DELETE FROM fsm_record WHERE key = :key")
+
+
+@dataclass
+class ConversationRow:
+    """One conversation as this update sees it. `data` stays JSON text: every get_data hands out a fresh copy,
+    as a row read from the database would be."""
+
+    state: str | None
+    data: str
+    stored: bool  # a row exists in the database (as of the read or the last write)
+    dirty: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.state is None and self.data == EMPTY_DATA
+
+
+async def read_row(connection: AsyncConnection, key: str) -> ConversationRow:
+    found = (await connection.execute(_SELECT, {"key": key})).first()
+    if found is None:
+        return ConversationRow(state=None, data=EMPTY_DATA, stored=False)
+    return ConversationRow(state=found[0], data=found[1], stored=True)
+
+
+async def write_row(connection: AsyncConnection, key: str, row: ConversationRow) -> None:
+    if row.finished:
+        # A finished conversation leaves no row behind.
+        if row.stored:
+            await connection.execute(_DELETE, {"key": key})
+        row.stored = False
+    else:
+        await connection.execute(_UPSERT, {"key": key, "state": row.state, "data": row.data, "now": utcnow()})
+        row.stored = True
+    row.dirty = False
+
+
+def session_rows(session: AsyncSession) -> dict[str, ConversationRow]:
+    return session.info.setdefault(_CACHE_KEY, {})
+
+
+async def flush_conversations(session: AsyncSession) -> None:
+    """Writes the conversations this session changed, one statement each; the caller commits."""
+    rows = session.info.get(_CACHE_KEY)
+    if not rows:
+        return
+    pending = [(key, row) for key, row in rows.items() if row.dirty]
+    if not pending:
+        return
+    connection = await session.connection()
+    for key, row in pending:
+        await write_row(connection, key, row)
+
+
+def forget_conversations(session: AsyncSession) -> None:
+    """After a rollback: what this session read or changed is no longer what the database holds."""
+    session.info.pop(_CACHE_KEY, None)

@@ -1,0 +1,55 @@
+"""Who sent an update: their active staff record and org unit, in one Core query (it runs for every update).
+
+The records come back detached with every column loaded, so handlers read them freely, even after the update's
+session rolled back. A handler that changes the sender adds it to the session (`uow.session.add(staff)`), which
+then writes an UPDATE as for any loaded record.
+
+The same query says whether the sender's Telegram address is marked unreachable (they had blocked the bot): an
+EXISTS on `unreachable_recipient`'s unique (channel, address) index, so the common case costs nothing extra and
+the middleware (app/middlewares.py) deletes the mark only when there is one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, exists, literal, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+
+from storage.models import OrgUnit, Staff, UnreachableRecipient
+
+_STAFF = Staff.__table__  # type: ignore[attr-defined]
+_UNIT = OrgUnit.__table__  # type: ignore[attr-defined]
+_UNREACHABLE = UnreachableRecipient.__table__  # type: ignore[attr-defined]
+_STAFF_KEYS = [column.key for column in _STAFF.columns]
+_UNIT_KEYS = [column.key for column in _UNIT.columns]
+# A private chat's id is the user's id: the address pushes to this sender go to.
+TELEGRAM_UNREACHABLE = exists().where(_UNREACHABLE.c.channel == literal("telegram"),
+                                      _UNREACHABLE.c.address == bindparam("tg_address"))
+_QUERY = (
+    select(*_STAFF.columns, *_UNIT.columns, TELEGRAM_UNREACHABLE.label("unreachable"))
+    .join_from(_STAFF, _UNIT, _STAFF.c.org_unit_id == _UNIT.c.id)
+    .where(_STAFF.c.tg_user_id == bindparam("tg_user_id"), _STAFF.c.active == true())
+)
+
+
+@dataclass(frozen=True)
+class Sender:
+    staff: Staff
+    unit: OrgUnit
+    unreachable: bool  # their Telegram address is marked unreachable: they are back, so it must be cleared
+
+
+async def active_sender(session: AsyncSession, tg_user_id: int) -> Sender | None:
+    """The active staff member bound to this Telegram account and their unit, or None for a stranger."""
+    connection = await session.connection()
+    row = (await connection.execute(_QUERY, {"tg_user_id": tg_user_id, "tg_address": str(tg_user_id)})).first()
+    if row is None:
+        return None
+    split = len(_STAFF_KEYS)
+    staff = Staff(**dict(zip(_STAFF_KEYS, row[:split], strict=True)))
+    unit = OrgUnit(**dict(zip(_UNIT_KEYS, row[split:split + len(_UNIT_KEYS)], strict=True)))
+    make_transient_to_detached(staff)
+    make_transient_to_detached(unit)
+    return Sender(staff, unit, bool(row[-1]))
