@@ -17,7 +17,7 @@ from bot.config import SUPPORTED_LOCALES
 from bot.i18n import DOMAIN, LOCALES_DIR
 
 ROOT = LOCALES_DIR.parent
-SOURCE_DIRS = ("bot", "handlers", "conversations", "storage")
+SOURCE_DIRS = ("bot", "storage", "ui", "pushes", "conversations", "handlers", "app")
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "__": None, "lazy_gettext": None,
             "ngettext": (1, 2), "_n": (1, 2)}
 SOURCE_LOCALE = "en"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +29,30 @@ def N_(message: str) -> str:
     return message
 
 
-def compile_catalogs(path: Path = LOCALES_DIR) -> None:
-    """Writes each .mo beside its .po when missing or older, so a fresh clone needs no build step."""
+def compile_catalogs(path: Path = LOCALES_DIR) -> Path:
+    """Writes each .mo beside its .po when missing or older, so a fresh clone needs no build step; returns the
+    directory holding the .mo files. An installed package may sit where nobody may write (site-packages of a
+    system install): then the catalogs are compiled into a per-user cache directory instead."""
+    try:
+        _compile_into(path, path)
+        return path
+    except OSError:
+        cache = Path(tempfile.gettempdir()) / f"fieldbot-locales-{os.getuid() if hasattr(os, 'getuid') else 0}"
+        _compile_into(path, cache)
+        return cache
+
+
+def _compile_into(source: Path, target: Path) -> None:
     for locale in SUPPORTED_LOCALES:
-        po_path = path / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
-        mo_path = po_path.with_suffix(".mo")
+        po_path = source / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+        mo_path = target / locale / "LC_MESSAGES" / f"{DOMAIN}.mo"
         if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
             continue
         with po_path.open("rb") as po_file:
             catalog = read_po(po_file, locale=locale)
         buffer = io.BytesIO()
         write_mo(buffer, catalog)
+        mo_path.parent.mkdir(parents=True, exist_ok=True)
         # Write-then-rename: a second process starting at the same time never reads half a file.
         partial = mo_path.with_suffix(f".mo.{os.getpid()}")
         partial.write_bytes(buffer.getvalue())
@@ -46,8 +60,7 @@ def compile_catalogs(path: Path = LOCALES_DIR) -> None:
 
 
 def make_i18n(default_locale: str) -> I18n:
-    compile_catalogs()
-    return I18n(path=LOCALES_DIR, default_locale=default_locale, domain=DOMAIN)
+    return I18n(path=compile_catalogs(), default_locale=default_locale, domain=DOMAIN)
 
 
 def locale_for_language_code(language_code: str | None, default_locale: str) -> str:
@@ -61,9 +74,13 @@ class LocaleMiddleware(I18nMiddleware):
     """The staff member's chosen language; otherwise their Telegram client's."""
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
-        staff = data.get("staff")
-        if staff is not None and staff.locale in SUPPORTED_LOCALES:
-            return staff.locale
+        # Read by DatabaseMiddleware before the handler: the staff object itself is detached after a rollback.
+        staff_locale = data.get("staff_locale")
+        if staff_locale in SUPPORTED_LOCALES:
+            return str(staff_locale)
+        customer_locale = data.get("customer_locale")
+        if customer_locale in SUPPORTED_LOCALES:
+            return str(customer_locale)
         user: User | None = data.get("event_from_user")
         return locale_for_language_code(user.language_code if user else None, self.i18n.default_locale)
 

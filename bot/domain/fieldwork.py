@@ -46,6 +46,7 @@ _TIER_BY_NATURE = {
     CustomerNature.UNIT: CeremonyTier.GRAND,
 }
 _STAGE_ORDER = list(Stage)
+_TIER_ORDER = [CeremonyTier.SIMPLE, CeremonyTier.MODERATE, CeremonyTier.GRAND]
 
 
 class FieldworkError(DomainError):
@@ -53,9 +54,11 @@ class FieldworkError(DomainError):
 
 
 class LocationStatus(StrEnum):
-    VERIFIED = "verified"
+    VERIFIED = "verified"  # within the radius of the customer's known location
     OUT_OF_RANGE = "out_of_range"
-    UNVERIFIED = "unverified"
+    # The customer had no known location: the reported one became it. Nothing was checked, so it counts apart.
+    RECORDED = "recorded"
+    UNVERIFIED = "unverified"  # no location sent
 
 
 @dataclass(frozen=True)
@@ -80,17 +83,23 @@ class NextAction:
 
 
 def ceremony_tier(trucks: int, nature: CustomerNature | str) -> CeremonyTier:
-    """Delivery-ceremony size from the number of trucks; the nature only decides for 5 trucks or fewer."""
+    """Delivery-ceremony size: the larger of the nature's tier and the truck count's tier.
+
+    A bigger order never earns a smaller ceremony: a unit buying 6 trucks keeps the grand ceremony its nature
+    gives it, while an individual buying 51 trucks gets the grand one its count gives it.
+    """
     if trucks < 1:
         raise ValueError(f"a delivery has at least one truck, got {trucks}")
-    nature = CustomerNature(nature)
+    by_nature = _TIER_BY_NATURE[CustomerNature(nature)]
     if trucks > 50:
-        return CeremonyTier.GRAND
-    if trucks > 20:
-        return CeremonyTier.MODERATE
-    if trucks > 5:
-        return CeremonyTier.SIMPLE
-    return _TIER_BY_NATURE[nature]
+        by_count = CeremonyTier.GRAND
+    elif trucks > 20:
+        by_count = CeremonyTier.MODERATE
+    elif trucks > 5:
+        by_count = CeremonyTier.SIMPLE
+    else:
+        return by_nature
+    return max(by_nature, by_count, key=_TIER_ORDER.index)
 
 
 def ceremony_checklist(tier: CeremonyTier | str, playbook: Playbook) -> list[str]:
@@ -138,14 +147,18 @@ def _check_point(point: tuple[float, float]) -> None:
 def verify_visit_location(
     known: tuple[float, float] | None, reported: tuple[float, float] | None, radius_m: float
 ) -> LocationCheck:
-    """Whether a visit happened at the customer's known location; a first reported location becomes known."""
+    """Whether a visit happened at the customer's known location.
+
+    A first reported location becomes the customer's known location: it is recorded, not verified (there was
+    nothing to compare it with), so such visits are counted apart from verified ones.
+    """
     if radius_m <= 0:
         raise ValueError(f"radius_m must be positive, got {radius_m}")
     if reported is None:
         return LocationCheck(LocationStatus.UNVERIFIED, None)
     if known is None:
         _check_point(reported)
-        return LocationCheck(LocationStatus.VERIFIED, None, becomes_known=True)
+        return LocationCheck(LocationStatus.RECORDED, None, becomes_known=True)
     distance = distance_m(*known, *reported)
     status = LocationStatus.VERIFIED if distance <= radius_m else LocationStatus.OUT_OF_RANGE
     return LocationCheck(status, distance)
@@ -164,6 +177,11 @@ def follow_up_choices(today: date) -> list[tuple[str, date]]:
         ("in_3_days", today + timedelta(days=3)),
         ("in_1_week", today + timedelta(weeks=1)),
     ]
+
+
+def latest_follow_up(today: date) -> date:
+    """The last day a follow-up may be planned for (the calendar offers no later month)."""
+    return _add_years(today, FOLLOW_UP_MAX_YEARS_AHEAD)
 
 
 def validate_follow_up(day: date, today: date) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -78,3 +80,33 @@ def in_subtree(path: str, ancestor_path: str) -> bool:
 
 def can_invite(inviter_role: str, inviter_path: str, target_path: str) -> bool:
     return inviter_role in MANAGER_ROLES and in_subtree(target_path, inviter_path)
+
+
+def common_ancestor_path(path_a: str, path_b: str) -> str:
+    """The path of the lowest unit above (or equal to) both units: "/1/2/5/" for "/1/2/5/9/" and "/1/2/5/10/"."""
+    parts_a, parts_b = path_a.strip("/").split("/"), path_b.strip("/").split("/")
+    shared: list[str] = []
+    for a, b in zip(parts_a, parts_b, strict=False):
+        if a != b or not a:
+            break
+        shared.append(a)
+    return "/" + "".join(f"{part}/" for part in shared)
+
+
+def unit_id_of(path: str) -> int | None:
+    """The id of the unit a materialized path ends with."""
+    parts = [part for part in path.strip("/").split("/") if part]
+    return int(parts[-1]) if parts else None
+
+
+def closest_codes(code: str, codes: Iterable[str], limit: int = 3, cutoff: float = 0.6) -> list[str]:
+    """Org codes that look like a mistyped one ("dlr-shijiazuang" -> "dlr-shijiazhuang"), closest first.
+
+    Codes share prefixes ("dlr-", "mkt-"), so a far second best is left out: only those near the best one count.
+    """
+    scored = sorted(((difflib.SequenceMatcher(None, code.lower(), c.lower()).ratio(), c) for c in codes),
+                    key=lambda pair: (-pair[0], pair[1]))
+    if not scored or scored[0][0] < cutoff:
+        return []
+    best = scored[0][0]
+    return [c for ratio, c in scored[:limit] if ratio >= cutoff and ratio >= best - 0.15]

@@ -47,3 +47,9 @@ _PHONE_LIKE = re.compile(r"\+?\d[\d \-]{8,}\d")
 def mask_phones_in(text: str) -> str:
     """Masks every phone-like digit run in free text (log lines, digests)."""
     return _PHONE_LIKE.sub(lambda match: mask_phone(match.group(0)), text)
+
+
+def mask_name(name: str | None) -> str:
+    """Keeps a name's first character: "W**" for "Wang Jun" (pushed summaries name people without giving them away)."""
+    name = (name or "").strip()
+    return (name[:1] + "*" * min(2, max(1, len(name) - 1))) if name else ""

@@ -180,6 +180,75 @@ class ReferralRewards(_Model):
     multipliers: list[ReferralMultiplier] = []
 
 
+# --- The schedule of pushes (bot/domain/reminders.py reads it) ---------------------------------------------
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class QuietHours(_Model):
+    send_from: ClockTime
+    send_until: ClockTime
+
+
+class FrequencyCap(_Model):
+    pushes: Annotated[int, Field(ge=1)]
+    days: Annotated[int, Field(ge=1)]
+
+
+class Festival(Item):
+    holiday: Text
+
+
+class GreetingRule(_Model):
+    send_at: ClockTime
+    expire_hours: Annotated[int, Field(ge=1)]
+    festivals: list[Festival]
+
+
+class MaintenanceRule(_Model):
+    first_after_months: Annotated[int, Field(ge=0)]
+    every_months: Annotated[int, Field(ge=1)]
+    services: Annotated[int, Field(ge=1, le=100)]
+    remind_days_before: Annotated[int, Field(ge=0)]
+    catch_up_days: Annotated[int, Field(ge=0)]
+    send_at: ClockTime
+
+
+class AppointmentRule(_Model):
+    remind_at: ClockTime
+    slots: list[ClockTime] = Field(min_length=1)
+    book_days_ahead: Annotated[int, Field(ge=1, le=60)]
+
+
+class ReplacementRule(_Model):
+    cycle_from_months: Annotated[int, Field(ge=1)]
+    cycle_to_months: Annotated[int, Field(ge=1)]
+    buying_months: list[Annotated[int, Field(ge=1, le=12)]] = Field(min_length=1)
+    lead_days: Annotated[int, Field(ge=0, le=120)]
+    send_at: ClockTime
+
+
+class StaffMorningRule(_Model):
+    send_at: ClockTime
+    untouched_days: Annotated[int, Field(ge=1)]
+    max_listed: Annotated[int, Field(ge=1)]
+
+
+class SmsTexts(_Model):
+    opt_out_line: Text
+    templates: dict[Code, Text]
+
+
+class Schedule(_Model):
+    quiet_hours: QuietHours
+    frequency_cap: FrequencyCap
+    greetings: GreetingRule
+    maintenance: MaintenanceRule
+    appointments: AppointmentRule
+    replacement: ReplacementRule
+    staff_morning: StaffMorningRule
+    sms: SmsTexts
+
+
 class Playbook(_Model):
     version: Literal[1]
     region_classes: list[RegionClass]
@@ -206,6 +275,7 @@ class Playbook(_Model):
     kpi_systems: list[Item]
     kpis: list[Kpi]
     referral_rewards: ReferralRewards
+    schedule: Schedule
 
     @functools.cached_property
     def _index(self) -> dict[str, dict[str, Item]]:
@@ -216,6 +286,7 @@ class Playbook(_Model):
                 index[kind] = {item.code: item for item in value}
         index["series"] = {s.code: s for line in self.product_lines for s in line.series}
         index["focus_regions"] = {f.code: f for line in self.product_lines for f in line.focus}
+        index["festivals"] = {f.code: f for f in self.schedule.greetings.festivals}
         return index
 
     @property
@@ -324,7 +395,8 @@ def _describe(file_name: str, root: yaml.Node, problems: list[tuple[Loc, str]]) 
 
 def _locate(root: yaml.Node, loc: Loc) -> tuple[int, str]:
     """The 1-based line and the key path of a location; a missing key is reported at its parent's line."""
-    node, line, parts = root, root.start_mark.line + 1, []
+    node, line = root, root.start_mark.line + 1
+    parts: list[str | int] = []
     for part in loc:
         if isinstance(node, yaml.MappingNode):
             entry = next(((k, v) for k, v in node.value if k.value == str(part)), None)

@@ -11,7 +11,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.domain import approvals as rules
 from bot.domain.approvals import ApprovalError, BudgetLine
@@ -235,7 +238,7 @@ class ActivityService:
         return Submitted(activity, await self.approvers_for(activity, state.chain[0]), created=True)
 
     @staticmethod
-    def _fields(draft: ActivityDraft) -> dict[str, object]:
+    def _fields(draft: ActivityDraft) -> dict[str, Any]:
         return {"activity_type": draft.activity_type, "kpi": draft.kpi, "product_line": draft.product_line,
                 "series": draft.series, "starts_at": draft.starts_at, "city": draft.city.strip()[:64],
                 "address": draft.address.strip()[:MAX_TEXT], "natures": ",".join(draft.natures),
@@ -431,22 +434,28 @@ class ActivityService:
     # --- the periodic watch --------------------------------------------------------------------------------
 
     async def overdue_steps(self) -> list[OverdueStep]:
-        """Pending steps due a reminder or an escalation, each marked so it fires once."""
+        """Pending steps due a reminder or an escalation, each marked by a conditional update so it fires once."""
         now = self.clock()
         due = []
         for activity in await self.uow.activities.pending():
             level = current_level(activity)
-            if level is None or activity.step_started_at is None:
+            if level is None or activity.step_started_at is None or activity.id is None:
                 continue
             action = rules.overdue_action(activity.step_started_at, now, self.rules,
                                           already_reminded=activity.reminded_at is not None,
                                           already_escalated=activity.escalated_at is not None)
             if action == "none":
                 continue
+            marks = ["escalated_at"] if action == "escalate" else []
+            if activity.reminded_at is None:
+                marks.append("reminded_at")
+            if not await self.uow.activities.mark_once(activity.id, activity.version, marks[0], now):
+                continue  # another watch took this step since we read it
+            for mark in marks[1:]:
+                await self.uow.activities.mark_once(activity.id, activity.version, mark, now)
+            for mark in marks:  # the loaded row as the database now has it, without a second UPDATE
+                set_committed_value(activity, mark, getattr(activity, mark) or now)
             upper = rules.escalation_level(level) if action == "escalate" else None
-            if action == "escalate":
-                activity.escalated_at = now
-            activity.reminded_at = activity.reminded_at or now
             waited = int((now - activity.step_started_at) / timedelta(hours=1))
             due.append(OverdueStep(activity, action, level, await self.approvers_for(activity, level), upper,
                                    await self.approvers_for(activity, upper) if upper else [], waited))
@@ -460,7 +469,10 @@ class ActivityService:
         now = self.clock()
         due = []
         for activity in await self.uow.activities.approved_unasked_before(now):
-            activity.results_asked_at = now
+            assert activity.id is not None
+            if not await self.uow.activities.mark_once(activity.id, activity.version, "results_asked_at", now):
+                continue
+            set_committed_value(activity, "results_asked_at", now)
             due.append(ResultsDue(activity, await self.uow.staff.get(activity.requester_staff_id)))
         await self.uow.session.flush()
         return due

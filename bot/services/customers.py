@@ -7,15 +7,17 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bot.domain.errors import DomainError
+from bot.domain.names import clean_name
 from bot.domain.numbers import parse_whole_number
-from bot.domain.org import OrgKind
+from bot.domain.org import OrgKind, common_ancestor_path, unit_id_of
 from bot.domain.phones import mask_phone, normalize_phone
 from bot.domain.playbook import Playbook, Stage, default_playbook
 from bot.services.clock import Clock
-from storage.models import Customer, OrgUnit, Staff, Visit
+from storage.models import Customer, DuplicateFlag, OrgUnit, Staff, Visit
 from storage.uow import UnitOfWork
 
 MAX_FLEET_SIZE = 100_000
+MAX_NAME_LENGTH = 200
 
 
 @dataclass
@@ -57,6 +59,17 @@ class CustomerCardView:
     can_visit: bool = False
 
 
+@dataclass(frozen=True)
+class DuplicateView:
+    """One cross-dealer flag as its reviewer sees it: both records and their dealers."""
+
+    flag: DuplicateFlag
+    customer: Customer
+    dealer_name: str
+    other: Customer
+    other_dealer_name: str
+
+
 def parse_fleet_size(text: str) -> int | None:
     """A positive whole number of trucks, or None."""
     return parse_whole_number(text, minimum=1, maximum=MAX_FLEET_SIZE)
@@ -82,6 +95,8 @@ class CustomerService:
         self.uow = uow
         self.clock = clock
         self.playbook = playbook or default_playbook()
+        # Flags raised by the last create/update, for the caller to push to their reviewers.
+        self.raised_flags: list[DuplicateFlag] = []
 
     async def check_phone(self, unit: OrgUnit, raw: str, exclude_id: int | None = None) -> tuple[str, Customer | None]:
         """The normalised phone and the customer of this dealer already on file with it (DomainError bad_phone)."""
@@ -110,8 +125,7 @@ class CustomerService:
                 pb.province(draft.province)
         except KeyError:
             raise DomainError("bad_choice") from None
-        if not draft.name.strip():
-            raise DomainError("name_missing")
+        clean_name(draft.name, MAX_NAME_LENGTH)
         if draft.fleet_size is not None and not 0 < draft.fleet_size <= MAX_FLEET_SIZE:
             raise DomainError("bad_fleet_size")
 
@@ -125,12 +139,14 @@ class CustomerService:
         if existing is not None:
             raise DomainError("duplicate_phone", customer_id=existing.id)
         now = self.clock()
-        values = draft.as_data() | {"phone": phone, "name": draft.name.strip()}
+        values = draft.as_data() | {"phone": phone, "name": clean_name(draft.name, MAX_NAME_LENGTH)}
+        assert staff.id is not None and unit.id is not None
         customer = await self.uow.customers.add(Customer(
             **values, owner_staff_id=staff.id, dealer_unit_id=unit.id, org_path=unit.path,
             created_at=now, updated_at=now))
         await self.uow.audit.record("customer.created", actor_staff_id=staff.id, subject=f"customer:{customer.id}",
                                     detail={"phone": mask_phone(phone)}, at=now)
+        self.raised_flags = await self.flag_other_dealers(staff, customer)
         return customer
 
     async def update(self, staff: Staff, unit: OrgUnit | None, customer_id: int, draft: CustomerDraft) -> Customer:
@@ -144,12 +160,59 @@ class CustomerService:
         for name, value in draft.as_data().items():
             setattr(customer, name, value)
         customer.phone = phone
-        customer.name = draft.name.strip()
+        customer.name = clean_name(draft.name, MAX_NAME_LENGTH)
         customer.updated_at = self.clock()
         await self.uow.customers.add(customer)
         await self.uow.audit.record("customer.updated", actor_staff_id=staff.id, subject=f"customer:{customer.id}",
                                     at=customer.updated_at)
+        self.raised_flags = await self.flag_other_dealers(staff, customer)
         return customer
+
+    async def flag_other_dealers(self, staff: Staff, customer: Customer) -> list[DuplicateFlag]:
+        """A phone already on file at another dealer (a possible double claim) is flagged to the unit above both.
+
+        The person saving hears nothing about it: neither dealer may see the other's record. The flag is for the
+        lowest unit above both dealers (their market department when they share one) to look into.
+        """
+        if not customer.phone:
+            return []
+        flags = []
+        for other in await self.uow.duplicates.same_phone_elsewhere(customer.phone, customer.dealer_unit_id):
+            assert customer.id is not None and other.id is not None
+            if await self.uow.duplicates.exists(customer.id, other.id) or \
+                    await self.uow.duplicates.exists(other.id, customer.id):
+                continue
+            reviewer_path = common_ancestor_path(customer.org_path, other.org_path)
+            reviewer_id = unit_id_of(reviewer_path)
+            if reviewer_id is None:
+                continue
+            flag = await self.uow.duplicates.add(DuplicateFlag(
+                phone=customer.phone, customer_id=customer.id, other_customer_id=other.id,
+                dealer_unit_id=customer.dealer_unit_id, other_dealer_unit_id=other.dealer_unit_id,
+                reviewer_unit_id=reviewer_id, reviewer_path=reviewer_path, raised_by_staff_id=staff.id,  # type: ignore[arg-type]
+                created_at=self.clock()))
+            await self.uow.audit.record("customer.duplicate_flagged", actor_staff_id=staff.id,
+                                        subject=f"duplicate:{flag.id}",
+                                        detail={"customers": [customer.id, other.id], "reviewer": reviewer_id,
+                                                "phone": mask_phone(customer.phone)}, at=flag.created_at)
+            flags.append(flag)
+        return flags
+
+    async def duplicate_flags(self, unit: OrgUnit | None) -> list[DuplicateView]:
+        """Open flags a person may review: raised for their unit or a unit below it, with both records."""
+        if unit is None:
+            return []
+        views = []
+        for flag in await self.uow.duplicates.open_in_scope(unit.path):
+            first = await self.uow.customers.get_in_scope(flag.customer_id, unit.path)
+            second = await self.uow.customers.get_in_scope(flag.other_customer_id, unit.path)
+            if first is None or second is None:
+                continue
+            first_dealer = await self.uow.org.get(first.dealer_unit_id)
+            second_dealer = await self.uow.org.get(second.dealer_unit_id)
+            views.append(DuplicateView(flag, first, first_dealer.name if first_dealer else "",
+                                       second, second_dealer.name if second_dealer else ""))
+        return views
 
     async def get(self, unit: OrgUnit | None, customer_id: int) -> Customer:
         """A customer in the asker's subtree; anything else reads as not found, never as forbidden."""

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.errors import DomainError
 from bot.domain.fieldwork import quarter_bounds, quarter_of
+from bot.domain.names import clean_name
 from bot.domain.numbers import parse_whole_number
 from bot.domain.org import OrgKind
 from bot.domain.phones import normalize_phone
@@ -143,8 +144,9 @@ class NetworkService:
             default_playbook().province(draft.province)
         if draft.fleet_size < 1:
             raise DomainError("bad_positive_int")
+        assert staff.id is not None and dealer.id is not None
         leader = await self.uow.leaders.add(OpinionLeader(
-            client_token=client_token, name=clean_text(draft.name, NAME_MAX, "empty_text"), phone=phone,
+            client_token=client_token, name=clean_name(draft.name, NAME_MAX, "empty_text"), phone=phone,
             province=draft.province, city=clean_text(draft.city, CITY_MAX, "empty_text"),
             vehicles=clean_text(draft.vehicles, VEHICLES_MAX, "empty_text"), fleet_size=draft.fleet_size,
             maintainer_staff_id=staff.id, dealer_unit_id=dealer.id, org_path=dealer.path, created_at=self.clock()))
@@ -162,9 +164,10 @@ class NetworkService:
         default_playbook().item("station_kinds", draft.kind)
         if not _valid_point(draft.lat, draft.lon):
             raise DomainError("bad_location")
+        assert staff.id is not None and dealer.id is not None
         station = await self.uow.stations.add(InfoStation(
-            client_token=client_token, name=clean_text(draft.name, NAME_MAX, "empty_text"), kind=draft.kind,
-            contact_name=clean_text(draft.contact_name, NAME_MAX, "empty_text"),
+            client_token=client_token, name=clean_name(draft.name, NAME_MAX, "empty_text"), kind=draft.kind,
+            contact_name=clean_name(draft.contact_name, NAME_MAX, "empty_text"),
             phone=normalize_phone(draft.phone), province=dealer.province,
             city=clean_text(draft.city, CITY_MAX, "empty_text"), lat=draft.lat, lon=draft.lon,
             created_by_staff_id=staff.id, dealer_unit_id=dealer.id, org_path=dealer.path, created_at=self.clock()))

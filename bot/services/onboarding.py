@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.domain import invites as rules
 from bot.domain.errors import DomainError
-from bot.domain.org import check_role, in_subtree, parse_kind
+from bot.domain.org import check_role, closest_codes, in_subtree, parse_kind
 from bot.domain.phones import mask_phone, normalize_phone
 from bot.services.clock import Clock
 from storage.models import Invite, OrgUnit, Staff, StartAttempt
@@ -41,7 +41,8 @@ class OnboardingService:
         """A new single-use code for a role at a unit; an inviter may only invite into their own subtree."""
         unit = await self.uow.org.by_code(org_code)
         if unit is None:
-            raise DomainError("unknown_unit", unit=org_code)
+            codes = [u.code for u in await self.uow.org.all()]
+            raise DomainError("unknown_unit", unit=org_code, suggestions=closest_codes(org_code, codes))
         try:
             check_role(role, parse_kind(unit.kind))
         except ValueError as error:
@@ -58,6 +59,7 @@ class OnboardingService:
             staff_id = staff.id
         code = rules.new_code()
         now = self.clock()
+        assert unit.id is not None
         invite = await self.uow.invites.add(Invite(
             code_hash=rules.hash_code(code), role=role, org_unit_id=unit.id, staff_id=staff_id,
             created_at=now, expires_at=now + ttl))
@@ -75,7 +77,7 @@ class OnboardingService:
             raise DomainError("throttled", until=throttle.locked_until)
         invite = await self.uow.invites.by_hash(rules.hash_code(code)) if rules.looks_like_code(code) else None
         failure = None
-        if invite is None:
+        if invite is None or invite.revoked_at is not None:  # a revoked code reads as any wrong code
             failure = "invite_invalid"
         elif invite.used_at is not None:
             failure = "invite_used"
@@ -107,7 +109,7 @@ class OnboardingService:
         phone = normalize_phone(contact.phone_number)
         now = self.clock()
         invite = await self.uow.invites.get(invite_id)
-        if invite is None:
+        if invite is None or invite.revoked_at is not None:  # revoked while the person was sharing the contact
             raise DomainError("invite_invalid")
         if invite.expires_at <= now:
             raise DomainError("invite_expired")
@@ -142,3 +144,47 @@ class OnboardingService:
             return staff
         name = " ".join(part for part in (contact.first_name, contact.last_name) if part).strip() or phone
         return Staff(name=name, phone=phone, role=invite.role, org_unit_id=invite.org_unit_id)
+
+
+@dataclass(frozen=True)
+class InviteLine:
+    invite: Invite
+    org_code: str
+    status: str  # open, used, expired, revoked
+
+
+def invite_status(invite: Invite, now: datetime) -> str:
+    if invite.revoked_at is not None:
+        return "revoked"
+    if invite.used_at is not None:
+        return "used"
+    if invite.expires_at <= now:
+        return "expired"
+    return "open"
+
+
+class InviteAdmin:
+    """What an administrator does with invites from the command line: list them, revoke one."""
+
+    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
+        self.uow = uow
+        self.clock = clock
+
+    async def list(self, *, include_closed: bool = False) -> list[InviteLine]:
+        now = self.clock()
+        codes = {u.id: u.code for u in await self.uow.org.all()}
+        lines = [InviteLine(i, codes.get(i.org_unit_id, "?"), invite_status(i, now))
+                 for i in await self.uow.invites.all()]
+        return lines if include_closed else [line for line in lines if line.status == "open"]
+
+    async def revoke(self, invite_id: int) -> Invite:
+        invite = await self.uow.invites.get(invite_id)
+        if invite is None:
+            raise DomainError("unknown_invite", id=invite_id)
+        status = invite_status(invite, self.clock())
+        if status != "open":
+            raise DomainError("invite_not_open", id=invite_id, status=status)
+        invite.revoked_at = self.clock()
+        await self.uow.invites.add(invite)
+        await self.uow.audit.record("invite.revoked", subject=f"invite:{invite.id}", at=invite.revoked_at)
+        return invite

@@ -19,6 +19,8 @@ from storage.models import OrgUnit, Staff
 from storage.uow import UnitOfWork
 
 STAFF_COLUMNS = ("name", "phone", "role", "org")
+PROGRESS_EVERY = 500  # rows between progress reports
+Progress = Callable[[int, int], None]  # (rows done, rows in all)
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,13 @@ def parse_units(items: list[tuple[int, Any]], errors: list[RowError]) -> list[Un
         missing = [name for name in ("code", "name", "kind") if not _text(item, name)]
         if missing:
             errors.append(RowError(line, f"missing {', '.join(missing)}"))
-            continue
-        try:
-            kind = parse_kind(_text(item, "kind") or "")
-        except ValueError as error:
-            errors.append(RowError(line, str(error)))
+        kind = None
+        if _text(item, "kind"):
+            try:
+                kind = parse_kind(_text(item, "kind") or "")
+            except ValueError as error:
+                errors.append(RowError(line, str(error)))
+        if missing or kind is None:
             continue
         rows.append(UnitRow(line, _text(item, "code") or "", _text(item, "name") or "", kind,
                             _text(item, "parent"), _text(item, "province")))
@@ -139,6 +143,51 @@ def parse_staff_csv(text: str, errors: list[RowError]) -> list[StaffRow]:
     return parse_staff_items(items, errors)
 
 
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without the BOM Excel writes), else GB18030, the superset of the GBK that Excel and WPS
+    save on Chinese Windows. Raises UnicodeDecodeError when it is neither."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("gb18030")
+
+
+def parse_staff_xlsx(data: bytes, errors: list[RowError]) -> list[StaffRow]:
+    """The first sheet of a workbook, laid out like the CSV: a header row (name, phone, role, org[, locale])."""
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises several kinds for a file that is not a workbook
+        errors.append(RowError(1, f"not a readable .xlsx workbook ({type(error).__name__})"))
+        return []
+    try:
+        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        header_row = next(rows, None) or ()
+        header = [str(cell).strip() if cell is not None else "" for cell in header_row]
+        missing = [name for name in STAFF_COLUMNS if name not in header]
+        if missing:
+            errors.append(RowError(1, f"header lacks column(s) {', '.join(missing)}"))
+            return []
+        items = []
+        for line, values in enumerate(rows, start=2):
+            if all(value is None or str(value).strip() == "" for value in values):
+                continue
+            items.append((line, {name: _cell(value) for name, value in zip(header, values, strict=False) if name}))
+        return parse_staff_items(items, errors)
+    finally:
+        workbook.close()
+
+
+def _cell(value: Any) -> str | None:
+    """A cell as text: phones typed as numbers come back as ints (or floats) and must not gain a ".0"."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def playbook_region_class(province: str) -> str | None:
     """A or B for a province code of the playbook; None for an unknown province."""
     from bot.domain.playbook import default_playbook
@@ -157,10 +206,21 @@ class OrgImporter:
         self.uow = uow
         self.region_class_of = region_class_of
 
-    async def import_file(self, path: Path) -> ImportReport:
-        return await self.import_text(path.name, path.read_text(encoding="utf-8"))  # noqa: ASYNC240  (a small file)
+    async def import_file(self, path: Path, progress: Progress | None = None) -> ImportReport:
+        """Imports .yaml/.yml/.csv (UTF-8, UTF-8 with BOM, GBK/GB18030) or .xlsx (first sheet: staff)."""
+        data = path.read_bytes()  # noqa: ASYNC240  (read once, parsed in memory)
+        if path.suffix.lower() == ".xlsx":
+            errors: list[RowError] = []
+            staff = parse_staff_xlsx(data, errors)
+            return await self._import_rows(path.name, [], staff, errors, progress)
+        try:
+            text = decode_text(data)
+        except UnicodeDecodeError as error:
+            raise ImportFailed(path.name, [RowError(1, f"cannot read the file as text: {error.reason}; save it as "
+                                                       "UTF-8 (or GBK, or .xlsx)")]) from None
+        return await self.import_text(path.name, text, progress)
 
-    async def import_text(self, name: str, text: str) -> ImportReport:
+    async def import_text(self, name: str, text: str, progress: Progress | None = None) -> ImportReport:
         """Imports a file's content; `name` gives its format (.yaml, .yml, .csv) and labels the errors."""
         path = Path(name)
         errors: list[RowError] = []
@@ -171,17 +231,23 @@ class OrgImporter:
                 units = parse_units(_yaml_items(text, "units"), errors)
                 staff = parse_staff_items(_yaml_items(text, "staff"), errors)
             else:
-                raise ImportFailed(path.name, [RowError(1, "expected a .yaml, .yml or .csv file")])
+                raise ImportFailed(path.name, [RowError(1, "expected a .yaml, .yml, .csv or .xlsx file")])
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             line = mark.line + 1 if mark else 1
             raise ImportFailed(path.name, [RowError(line, f"not valid YAML: {error}")]) from None
         except ImportFailed as failed:
             raise ImportFailed(path.name, failed.errors) from None
+        return await self._import_rows(path.name, units, staff, errors, progress)
+
+    async def _import_rows(self, name: str, units: list[UnitRow], staff: list[StaffRow], errors: list[RowError],
+                           progress: Progress | None) -> ImportReport:
+        path = Path(name)
         # Rows that parsed are still checked against the tree, so one run lists every problem.
         report = ImportReport()
         units_by_code = await self._apply_units(units, errors, report)
-        await self._apply_staff(staff, units_by_code, errors, report)
+        await self._apply_staff(staff, units_by_code, errors, report, progress)
+        await self.uow.session.flush()
         if errors:
             await self.uow.rollback()
             raise ImportFailed(path.name, sorted(errors, key=lambda error: error.line))
@@ -197,21 +263,24 @@ class OrgImporter:
                 errors.append(RowError(row.line, f"code {row.code} repeats line {seen[row.code]}"))
                 continue
             seen[row.code] = row.line
+            # Every problem of the row is reported, not only the first, so one run lists all there is to fix.
+            problems: list[str] = []
             parent = known.get(row.parent) if row.parent else None
             if row.parent and parent is None:
-                errors.append(RowError(row.line, f"parent {row.parent} is not defined above this line"))
-                continue
-            try:
-                check_parent(row.kind, parse_kind(parent.kind) if parent else None)
-            except ValueError as error:
-                errors.append(RowError(row.line, str(error)))
-                continue
+                problems.append(f"parent {row.parent} is not defined above this line")
+            else:
+                try:
+                    check_parent(row.kind, parse_kind(parent.kind) if parent else None)
+                except ValueError as error:
+                    problems.append(str(error))
             region_class = None
             if row.province:
                 region_class = self.region_class_of(row.province)
                 if region_class is None:
-                    errors.append(RowError(row.line, f"unknown province {row.province}"))
-                    continue
+                    problems.append(f"unknown province {row.province}")
+            if problems:
+                errors.extend(RowError(row.line, problem) for problem in problems)
+                continue
             existing = known.get(row.code)
             if existing is not None:
                 if existing.kind != row.kind.value or existing.parent_id != (parent.id if parent else None):
@@ -231,33 +300,41 @@ class OrgImporter:
         return known
 
     async def _apply_staff(self, rows: list[StaffRow], units: dict[str, OrgUnit], errors: list[RowError],
-                           report: ImportReport) -> None:
+                           report: ImportReport, progress: Progress | None = None) -> None:
         seen: dict[str, int] = {}
-        for row in rows:
+        # One query for everybody on file instead of one per row: 5,000 rows stay a matter of seconds.
+        on_file = {staff.phone: staff for staff in await self.uow.staff.all() if staff.phone}
+        for done, row in enumerate(rows, start=1):
+            if progress is not None and (done % PROGRESS_EVERY == 0 or done == len(rows)):
+                progress(done, len(rows))
+            # Every problem of the row is reported, not only the first.
+            problems: list[str] = []
             unit = units.get(row.org)
             if unit is None:
-                errors.append(RowError(row.line, f"unknown org unit {row.org}"))
-                continue
+                problems.append(f"unknown org unit {row.org}")
+            else:
+                try:
+                    check_role(row.role, parse_kind(unit.kind))
+                except ValueError as error:
+                    problems.append(str(error))
+            phone = None
             try:
-                check_role(row.role, parse_kind(unit.kind))
                 phone = normalize_phone(row.phone)
-            except ValueError as error:
-                errors.append(RowError(row.line, str(error)))
-                continue
             except DomainError:
-                errors.append(RowError(row.line, f"invalid phone number {row.phone}"))
-                continue
+                problems.append(f"invalid phone number {row.phone}")
             if row.locale and row.locale not in SUPPORTED_LOCALES:
-                errors.append(RowError(row.line, f"locale must be one of {', '.join(SUPPORTED_LOCALES)}"))
-                continue
-            if phone in seen:
-                errors.append(RowError(row.line, f"phone repeats line {seen[phone]}"))
+                problems.append(f"locale must be one of {', '.join(SUPPORTED_LOCALES)}")
+            if phone is not None and phone in seen:
+                problems.append(f"phone repeats line {seen[phone]}")
+            if problems or unit is None or phone is None:
+                errors.extend(RowError(row.line, problem) for problem in problems)
                 continue
             seen[phone] = row.line
-            existing = await self.uow.staff.by_phone(phone)
+            existing = on_file.get(phone)
             if existing is None:
-                await self.uow.staff.add(Staff(name=row.name, phone=phone, role=row.role, org_unit_id=unit.id,
-                                               locale=row.locale))
+                assert unit.id is not None
+                on_file[phone] = await self.uow.staff.add(Staff(
+                    name=row.name, phone=phone, role=row.role, org_unit_id=unit.id, locale=row.locale), flush=False)
                 report.staff_created += 1
                 continue
             new_values = (row.name, row.role, unit.id, row.locale or existing.locale)

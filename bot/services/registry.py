@@ -5,11 +5,17 @@ from __future__ import annotations
 from bot.config import Settings
 from bot.services.activities import ActivityService
 from bot.services.clock import Clock
+from bot.services.customer_reach import CustomerReachService
 from bot.services.customers import CustomerService
+from bot.services.digest import DigestService
+from bot.services.export import ExportService
+from bot.services.gate import GateService
 from bot.services.my_work import MyWorkService
 from bot.services.network import NetworkService
+from bot.services.numbers import NumbersService
 from bot.services.onboarding import OnboardingService
 from bot.services.sales import SaleService
+from bot.services.staff_admin import StaffAdminService
 from bot.services.visits import VisitService
 from storage.uow import UnitOfWork
 
@@ -24,4 +30,10 @@ def build_services(uow: UnitOfWork, clock: Clock, settings: Settings) -> dict[st
         "customers": CustomerService(uow, clock),
         "visits": VisitService(uow, clock, settings),
         "my_work": MyWorkService(uow, clock, settings),
+        "numbers": NumbersService(uow, clock, settings),
+        "digests": DigestService(uow, clock, settings),
+        "exports": ExportService(uow, clock, settings),
+        "gate": GateService(uow, clock),
+        "staff_admin": StaffAdminService(uow, clock),
+        "reach": CustomerReachService(uow, clock, settings.tz),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import cast
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from storage.models import Customer, OpinionLeader, OrgUnit, Sale, Staff
 from storage.uow import UnitOfWork
 
 MAX_TRUCKS = 100_000
+SOLD_ON_DAYS_BACK = 366  # the calendar offers a year back; older sales are for the office, not the phone
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ class SaleService:
     def today(self) -> date:
         return local_today(self.clock, self.tz)
 
+    def sold_on_range(self) -> tuple[date, date]:
+        """The days a sale date may be picked from: a year back (late reports) up to today."""
+        today = self.today()
+        return today - timedelta(days=SOLD_ON_DAYS_BACK), today
+
     def check_sold_on(self, day: date) -> date:
         """A sale date may be today or earlier, never in the future."""
         if day > self.today():
@@ -108,6 +114,7 @@ class SaleService:
         tier = ceremony_tier(draft.trucks, customer.nature)
         multiplier = referral_reward_multiplier(series.vehicle_type, playbook) if leader else Decimal("1.0")
         now = self.clock()
+        assert customer.id is not None and staff.id is not None and dealer.id is not None
         sale = await self.uow.sales.add(Sale(
             client_token=client_token, customer_id=customer.id, staff_id=staff.id, product_line=draft.product_line,
             series=series.code, vehicle_type=series.vehicle_type, trucks=draft.trucks,

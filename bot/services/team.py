@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from bot.domain.errors import DomainError
 from bot.domain.org import MANAGER_ROLES
@@ -11,6 +12,7 @@ from storage.models import Staff
 from storage.uow import UnitOfWork
 
 MAX_LINES = 60  # a Telegram message holds 4096 characters
+VISIT_WINDOW_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,11 @@ class TeamOverview:
     registered: int = 0
     units: list[tuple[UnitLine, list[MemberLine]]] = field(default_factory=list)
     truncated: bool = False
+    # Visits of the last VISIT_WINDOW_DAYS in the subtree by location status: how far the reports can be trusted.
+    visit_statuses: dict[str, int] = field(default_factory=dict)
 
 
-async def team_overview(uow: UnitOfWork, manager: Staff) -> TeamOverview:
+async def team_overview(uow: UnitOfWork, manager: Staff, now: datetime | None = None) -> TeamOverview:
     if manager.role not in MANAGER_ROLES:
         raise DomainError("not_allowed")
     own = await uow.org.get(manager.org_unit_id)
@@ -45,6 +49,9 @@ async def team_overview(uow: UnitOfWork, manager: Staff) -> TeamOverview:
     units = await uow.org.subtree(own.path)
     members_by_unit: dict[int, list[MemberLine]] = {}
     overview = TeamOverview(unit_count=len(units))
+    if now is not None:
+        overview.visit_statuses = await uow.stats.visit_statuses(own.path, now - timedelta(days=VISIT_WINDOW_DAYS),
+                                                                 now + timedelta(seconds=1))
     for person, unit in await uow.staff.in_subtree(own.path):
         overview.people += 1
         overview.registered += person.tg_user_id is not None

@@ -30,6 +30,7 @@ class VisitDraft:
     lat: float | None = None
     lon: float | None = None
     photo_file_id: str | None = None
+    live_period: int | None = None  # seconds, when the location was shared live
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,16 @@ class VisitService:
         if current != target and not fieldwork.can_move_stage(current, target):
             raise DomainError("stage_not_allowed")
 
+    @staticmethod
+    def keeps_stage(outcome: str) -> bool:
+        """Nobody was reached: the stage can't have changed, the visit is re-planned with a new follow-up date."""
+        return outcome == "not_reached"
+
+    def follow_up_range(self) -> tuple[date, date]:
+        """The first and last day a follow-up may be planned for."""
+        today = self.today()
+        return today, fieldwork.latest_follow_up(today)
+
     def check_follow_up(self, day: date) -> None:
         fieldwork.validate_follow_up(day, self.today())
 
@@ -86,6 +97,8 @@ class VisitService:
         if draft.outcome not in OUTCOMES:
             raise DomainError("bad_choice")
         self.check_stage(customer.stage, draft.stage_after)
+        if self.keeps_stage(draft.outcome) and draft.stage_after != customer.stage:
+            raise DomainError("stage_not_allowed")
         if draft.next_follow_up is not None:
             self.check_follow_up(draft.next_follow_up)
 
@@ -106,11 +119,13 @@ class VisitService:
         reported = (draft.lat, draft.lon) if draft.lat is not None and draft.lon is not None else None
         check = fieldwork.verify_visit_location(known, reported, self.settings.visit_radius_m)
         now: datetime = self.clock()
+        assert customer.id is not None and staff.id is not None and unit.id is not None  # rows read from the database
         visit = await self.uow.visits.add(Visit(
             client_token=draft.client_token, customer_id=customer.id, staff_id=staff.id, dealer_unit_id=unit.id,
             org_path=customer.org_path, visit_kind=draft.visit_kind, outcome=draft.outcome,
             stage_after=draft.stage_after, notes=draft.notes, next_follow_up=draft.next_follow_up,
             lat=draft.lat, lon=draft.lon, location_status=check.status.value, distance_m=check.distance_m,
+            live_period=draft.live_period if reported is not None else None,
             photo_file_id=draft.photo_file_id, visited_at=now))
         if check.becomes_known and reported is not None:
             customer.known_lat, customer.known_lon = reported
@@ -119,6 +134,7 @@ class VisitService:
         customer.updated_at = now
         await self.uow.customers.add(customer)
         await self.uow.audit.record("visit.reported", actor_staff_id=staff.id, subject=f"visit:{visit.id}",
-                                    detail={"customer": customer.id, "location": check.status.value}, at=now)
+                                    detail={"customer": customer.id, "location": check.status.value,
+                                            "live": visit.live_period is not None}, at=now)
         return VisitResult(visit, customer, check,
                            fieldwork.next_best_action(customer.nature, customer.stage, self.playbook), created=True)
