@@ -16,7 +16,7 @@ from typing import Any
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.filters import Command, Filter
+from aiogram.filters import Command, Filter, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -28,9 +28,7 @@ from bot.domain.approvals import ApprovalError, BudgetLine, counts_toward, parse
 from bot.domain.errors import DomainError
 from bot.domain.numbers import parse_whole_number
 from bot.domain.playbook import default_playbook
-from bot.filters import HasText, MenuButton, NotMenuText
 from bot.i18n import N_
-from bot.labels import kind_name
 from bot.services.activities import (
     REQUESTER_ROLES,
     ActivityDraft,
@@ -39,11 +37,14 @@ from bot.services.activities import (
     budget_lines_of,
     chain_of,
 )
-from conversations.flow import Flow, nav_buttons
-from conversations.states import ActivityRequest
-from handlers.activities import EditCb, activity_error, card, kpi_label, send_for_decision
-from handlers.keyboards import main_menu
+from pushes.approvals import request_decision
 from storage.models import Activity, OrgUnit, Staff
+from ui.activities import EditCb, activity_error, card, kpi_label
+from ui.filters import Answer, MenuButton, NotMenuOrCommand
+from ui.flow import Flow, nav_buttons
+from ui.keyboards import main_menu
+from ui.labels import kind_name
+from ui.states import ActivityRequest
 
 flow = Flow("activity")
 
@@ -450,8 +451,7 @@ async def submit(callback: CallbackQuery, state: FSMContext, staff: Staff, unit:
             _("📨 Activity #{id} is submitted. Approval: {levels}. You will be told about each decision.").format(
                 id=activity.id, levels=levels), reply_markup=main_menu(staff.role))
     if done.created:
-        view = await activities.describe(activity)
-        await send_for_decision(bot, i18n, view, done.approvers, settings.tz)
+        await request_decision(activities.uow.session, activity, done.approvers)
 
 
 async def text_expected(message: Message, state: FSMContext, **data: Any) -> None:
@@ -464,19 +464,19 @@ def make_router() -> Router:
     router.message.register(start_request, MenuButton("activity_new"))
     router.message.register(start_request, Command("activity_new"))
     router.callback_query.register(start_edit, EditCb.filter())
-    router.callback_query.register(got_type, Picked("type"), ActivityRequest.activity_type)
-    router.callback_query.register(got_product_line, Picked("line"), ActivityRequest.product_line)
-    router.callback_query.register(got_series, Picked("series"), ActivityRequest.series)
-    router.callback_query.register(got_nature, Picked("nature"), ActivityRequest.natures)
-    router.callback_query.register(natures_done, Picked("natures_done"), ActivityRequest.natures)
-    router.callback_query.register(edit_field, Picked("edit"), ActivityRequest.confirm)
-    router.callback_query.register(submit, Picked("submit"), ActivityRequest.confirm)
-    router.message.register(got_starts_at, ActivityRequest.starts_at, HasText(), NotMenuText())
-    router.message.register(got_city, ActivityRequest.city, HasText(), NotMenuText())
-    router.message.register(got_address, ActivityRequest.address, HasText(), NotMenuText())
-    router.message.register(got_attendance, ActivityRequest.attendance, HasText(), NotMenuText())
-    router.message.register(got_budget, ActivityRequest.budget, HasText(), NotMenuText())
-    router.message.register(got_description, ActivityRequest.description, HasText(), NotMenuText())
+    router.callback_query.register(got_type, Picked("type"), StateFilter(ActivityRequest.activity_type))
+    router.callback_query.register(got_product_line, Picked("line"), StateFilter(ActivityRequest.product_line))
+    router.callback_query.register(got_series, Picked("series"), StateFilter(ActivityRequest.series))
+    router.callback_query.register(got_nature, Picked("nature"), StateFilter(ActivityRequest.natures))
+    router.callback_query.register(natures_done, Picked("natures_done"), StateFilter(ActivityRequest.natures))
+    router.callback_query.register(edit_field, Picked("edit"), StateFilter(ActivityRequest.confirm))
+    router.callback_query.register(submit, Picked("submit"), StateFilter(ActivityRequest.confirm))
+    router.message.register(got_starts_at, StateFilter(ActivityRequest.starts_at), Answer())
+    router.message.register(got_city, StateFilter(ActivityRequest.city), Answer())
+    router.message.register(got_address, StateFilter(ActivityRequest.address), Answer())
+    router.message.register(got_attendance, StateFilter(ActivityRequest.attendance), Answer())
+    router.message.register(got_budget, StateFilter(ActivityRequest.budget), Answer())
+    router.message.register(got_description, StateFilter(ActivityRequest.description), Answer())
     for step in ActivityRequest.__all_states__:
-        router.message.register(text_expected, step, NotMenuText())
+        router.message.register(text_expected, StateFilter(step), NotMenuOrCommand())
     return router

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram import Bot, Router
-from aiogram.filters import Filter
+from aiogram.filters import Filter, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -23,14 +23,15 @@ from bot.domain.approvals import ApprovalError, parse_money_fen
 from bot.domain.errors import DomainError
 from bot.domain.numbers import parse_whole_number
 from bot.domain.phones import mask_phone, normalize_phone
-from bot.filters import HasPhoto, HasText, NotMenuText
+from bot.domain.text import shorten
 from bot.services.activities import ActivityService
-from conversations.flow import Flow, nav_buttons
-from conversations.states import ActivityResults
-from handlers.activities import ResultsCb, activity_error, money
-from handlers.approvals import announce_results
-from handlers.keyboards import main_menu
+from pushes.approvals import announce_results
 from storage.models import Staff
+from ui.activities import ResultsCb, activity_error, money
+from ui.filters import Answer, HasPhoto, NotMenuOrCommand
+from ui.flow import Flow, nav_buttons
+from ui.keyboards import main_menu
+from ui.states import ActivityResults
 
 flow = Flow("activity-results")
 
@@ -126,7 +127,7 @@ async def got_lead_phones(message: Message, state: FSMContext, **data: Any) -> N
             phones.append(normalize_phone(line))
         except DomainError:
             await message.answer(_("“{line}” is not a valid phone number. Please send the list again.").format(
-                line=line.strip()[:40]), reply_markup=keyboard(pick(_("Skip"), "skip_phones")))
+                line=shorten(line, 40)), reply_markup=keyboard(pick(_("Skip"), "skip_phones")))
             return
     await state.update_data(lead_phones=list(dict.fromkeys(phones))[:MAX_LEADS])
     await flow.goto(message, state, ActivityResults.orders, data)
@@ -225,7 +226,7 @@ async def submit(callback: CallbackQuery, state: FSMContext, staff: Staff, activ
         await callback.message.answer(
             _("Thank you: the results of activity #{id} are in and it now counts toward the quarter.").format(
                 id=reported.activity.id), reply_markup=main_menu(staff.role))
-    await announce_results(bot, i18n, activities, reported, settings.tz)
+    await announce_results(activities, reported)
 
 
 async def reask(message: Message, state: FSMContext, **data: Any) -> None:
@@ -235,15 +236,15 @@ async def reask(message: Message, state: FSMContext, **data: Any) -> None:
 def make_router() -> Router:
     router = Router(name="activity-results")
     router.callback_query.register(start_results, ResultsCb.filter())
-    router.callback_query.register(skip_lead_phones, Picked("skip_phones"), ActivityResults.lead_phones)
-    router.callback_query.register(receipts_done, Picked("receipts_done"), ActivityResults.receipts)
-    router.callback_query.register(submit, Picked("submit"), ActivityResults.confirm)
-    router.message.register(got_attendance, ActivityResults.attendance, HasText(), NotMenuText())
-    router.message.register(got_leads, ActivityResults.leads, HasText(), NotMenuText())
-    router.message.register(got_lead_phones, ActivityResults.lead_phones, HasText(), NotMenuText())
-    router.message.register(got_orders, ActivityResults.orders, HasText(), NotMenuText())
-    router.message.register(got_expenses, ActivityResults.expenses, HasText(), NotMenuText())
-    router.message.register(got_receipt, ActivityResults.receipts, HasPhoto())
+    router.callback_query.register(skip_lead_phones, Picked("skip_phones"), StateFilter(ActivityResults.lead_phones))
+    router.callback_query.register(receipts_done, Picked("receipts_done"), StateFilter(ActivityResults.receipts))
+    router.callback_query.register(submit, Picked("submit"), StateFilter(ActivityResults.confirm))
+    router.message.register(got_attendance, StateFilter(ActivityResults.attendance), Answer())
+    router.message.register(got_leads, StateFilter(ActivityResults.leads), Answer())
+    router.message.register(got_lead_phones, StateFilter(ActivityResults.lead_phones), Answer())
+    router.message.register(got_orders, StateFilter(ActivityResults.orders), Answer())
+    router.message.register(got_expenses, StateFilter(ActivityResults.expenses), Answer())
+    router.message.register(got_receipt, StateFilter(ActivityResults.receipts), HasPhoto())
     for step in ActivityResults.__all_states__:
-        router.message.register(reask, step, NotMenuText())
+        router.message.register(reask, StateFilter(step), NotMenuOrCommand())
     return router

@@ -8,8 +8,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
 
-from handlers.keyboards import main_menu
 from storage.models import Staff
+from ui.keyboards import main_menu
 
 
 async def cancel(message: Message, state: FSMContext, staff: Staff | None) -> None:

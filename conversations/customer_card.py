@@ -18,10 +18,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import DomainError
+from bot.domain.names import clean_name
 from bot.domain.playbook import default_playbook
-from bot.filters import HasText, NotMenuOrCommand, NotMenuText
 from bot.i18n import N_
-from bot.labels import current_locale, error_text, format_day, playbook_label
+from bot.services.customers import MAX_NAME_LENGTH as CUSTOMER_NAME_MAX
 from bot.services.customers import (
     CustomerCardView,
     CustomerDraft,
@@ -31,14 +31,24 @@ from bot.services.customers import (
     sources_for,
     works_at_dealer,
 )
-from conversations.flow import Flow, nav_buttons
-from conversations.states import CustomerCard
-from handlers.keyboards import main_menu
-from storage.models import Customer, OrgUnit, Staff, Visit
+from pushes.duplicates import notify_reviewers
+from storage.models import Customer, OrgUnit, Staff
+from ui.customers import (
+    ERRORS,
+    CustomerAction,
+    error_message,
+    outcome_name,
+    visit_status_text,
+)
+from ui.filters import Answer, NotMenuOrCommand
+from ui.flow import VISIT_FOR_CUSTOMER, Flow, hand_over, nav_buttons
+from ui.keyboards import main_menu
+from ui.labels import current_locale, format_day, playbook_label
+from ui.states import CustomerCard
 
 flow = Flow("customer")
 
-MAX_NAME_LENGTH = 200
+MAX_NAME_LENGTH = CUSTOMER_NAME_MAX
 MAX_CITY_LENGTH = 64
 
 # Steps in order; each answer moves to the next one (an edit goes back to the summary instead).
@@ -63,32 +73,8 @@ FIELD_NAMES = {
     "city": N_("County-level city"),
     "stage": N_("Stage"),
 }
-VISIT_STATUS = {
-    "verified": N_("✅ location verified"),
-    "unverified": N_("❔ location not verified"),
-}
-OUTCOME_NAMES = {
-    "reached_need": N_("Reached, has a need"),
-    "reached_no_need": N_("Reached, no need now"),
-    "not_reached": N_("Not reached"),
-    "complaint": N_("Complaint"),
-    "ordered": N_("Ordered"),
-}
-ERRORS = {
-    "customer_not_found": N_("Customer not found."),
-    "duplicate_phone": N_("A customer with this phone number is already on file at your dealer."),
-    "bad_phone": N_("That phone number doesn't look valid: send a mobile like 13912345678 or a landline "
-                    "with its area code."),
-    "bad_choice": N_("That choice is not available. Please choose one of the buttons."),
-    "not_allowed": N_("Only dealer staff keep customer records."),
-    "name_missing": N_("Please send the customer's name."),
-    "bad_fleet_size": N_("Please send the number of trucks as a whole number greater than 0, e.g. 12."),
-}
 
 
-class CustomerAction(CallbackData, prefix="cust"):
-    action: str  # "open", "edit" or "visit"
-    id: int
 
 
 class CustomerPick(CallbackData, prefix="cc"):
@@ -96,27 +82,12 @@ class CustomerPick(CallbackData, prefix="cc"):
     code: str
 
 
-def error_message(error: DomainError) -> str:
-    message = ERRORS.get(error.code)
-    if message is None:
-        return error_text(error)
-    return _(message)
 
 
-def distance_text(distance_m: float) -> str:
-    if distance_m < 1000:
-        return _("{metres} m").format(metres=round(distance_m))
-    return _("{km} km").format(km=f"{distance_m / 1000:.1f}")
 
 
-def visit_status_text(visit: Visit) -> str:
-    if visit.location_status == "out_of_range" and visit.distance_m is not None:
-        return _("⚠️ out of range: {distance} away").format(distance=distance_text(visit.distance_m))
-    return _(VISIT_STATUS.get(visit.location_status, VISIT_STATUS["unverified"]))
 
 
-def outcome_name(code: str) -> str:
-    return _(OUTCOME_NAMES[code]) if code in OUTCOME_NAMES else code
 
 
 def draft_lines(draft: CustomerDraft) -> list[str]:
@@ -142,13 +113,14 @@ def card_text(view: CustomerCardView) -> str:
         lines.append(_("Next follow-up: {day}").format(day=format_day(customer.next_follow_up)))
     lines.append(_("Known location: {state}").format(
         state=_("yes") if customer.known_lat is not None else _("not yet")))
+    lines.append(reach_text(customer))
     lines.append("")
     if not view.visits:
         lines.append(_("No visits yet."))
     else:
         lines.append(_("Recent visits:"))
         for visit in view.visits:
-            lines.append("• {day} {kind}, {outcome}: {status}".format(
+            lines.append(_("• {day} {kind}, {outcome}: {status}").format(
                 day=format_day(visit.visited_at.date()), kind=playbook_label("visit_kinds", visit.visit_kind),
                 outcome=outcome_name(visit.outcome), status=visit_status_text(visit)))
     return "\n".join(lines)
@@ -162,7 +134,24 @@ def card_keyboard(view: CustomerCardView) -> InlineKeyboardMarkup | None:
     if view.can_edit:
         row.append(InlineKeyboardButton(text=_("✏️ Edit"), callback_data=CustomerAction(
             action="edit", id=view.customer.id).pack()))  # type: ignore[arg-type]
-    return InlineKeyboardMarkup(inline_keyboard=[row]) if row else None
+    rows = [row] if row else []
+    if view.can_edit and view.customer.phone:
+        rows.append([InlineKeyboardButton(text=_("🔗 Link for the customer"), callback_data=CustomerAction(
+            action="link", id=view.customer.id).pack())])  # type: ignore[arg-type]
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def reach_text(customer: Customer) -> str:
+    """How reminders reach the customer: Telegram, SMS, or not at all (and why)."""
+    if customer.reminders_off:
+        return _("Reminders: switched off by the customer (/stop)")
+    if customer.tg_user_id is not None:
+        return _("Reminders: by Telegram")
+    if customer.phone and customer.sms_opt_out_at is None:
+        return _("Reminders: by SMS")
+    if customer.sms_opt_out_at is not None:
+        return _("Reminders: none (unsubscribed from SMS)")
+    return _("Reminders: none (no phone number)")
 
 
 async def show_card(message: Message, unit: OrgUnit | None, customers: CustomerService, customer_id: int) -> None:
@@ -233,7 +222,7 @@ PROMPTS = {
 }
 
 
-def _choice_asker(field: str):  # type: ignore[no-untyped-def]
+def _choice_asker(field: str):
     async def ask(message: Message, state: FSMContext, data: dict[str, Any]) -> None:
         answers = await state.get_data()
         choices = allowed_choices(field, answers)
@@ -339,9 +328,10 @@ async def edit_customer(callback: CallbackQuery, callback_data: CustomerAction, 
 
 async def got_name(message: Message, state: FSMContext, **data: Any) -> None:
     """Stores the name; asks for the phone."""
-    name = (message.text or "").strip()
-    if not name or len(name) > MAX_NAME_LENGTH:
-        await message.answer(_(ERRORS["name_missing"]))
+    try:
+        name = clean_name(message.text, MAX_NAME_LENGTH)
+    except DomainError as error:
+        await message.answer(error_message(error))
         await flow.reask(message, state, data)
         return
     await state.update_data(name=name)
@@ -381,8 +371,7 @@ async def got_duplicate_choice(callback: CallbackQuery, callback_data: CustomerP
     customer_id = int(answers.get("dup_id") or 0)
     await state.clear()
     if answers.get("return_to_visit"):
-        from conversations.visit_report import start_for_customer
-        await start_for_customer(message, state, data, customer_id)
+        await hand_over(VISIT_FOR_CUSTOMER, message, state, data, customer_id=customer_id)
         return
     await show_card(message, data.get("unit"), customers, customer_id)
 
@@ -455,6 +444,8 @@ async def got_confirm(callback: CallbackQuery, callback_data: CustomerPick, stat
         else:
             await state.clear()
         return
+    # A possible double claim goes to the unit above both dealers, in this same transaction; nothing is said here.
+    await notify_reviewers(customers.uow.session, customers.uow, customers.raised_flags)
     await state.clear()
     await finish(message, state, data, customer, created=not answers.get("customer_id"),
                  return_to_visit=bool(answers.get("return_to_visit")))
@@ -466,8 +457,7 @@ async def finish(message: Message, state: FSMContext, data: dict[str, Any], cust
     text = _("Customer saved.") if created else _("Changes saved.")
     await message.answer(text, reply_markup=main_menu(staff.role))
     if return_to_visit:
-        from conversations.visit_report import start_for_customer
-        await start_for_customer(message, state, data, customer.id)  # type: ignore[arg-type]
+        await hand_over(VISIT_FOR_CUSTOMER, message, state, data, customer_id=customer.id)
         return
     await show_card(message, data.get("unit"), data["customers"], customer.id)  # type: ignore[arg-type]
 
@@ -501,13 +491,16 @@ async def tap_expected(message: Message, state: FSMContext, **data: Any) -> None
 def make_router() -> Router:
     router = Router(name="customer-card")
     router.callback_query.register(edit_customer, CustomerAction.filter(F.action == "edit"))
-    router.message.register(got_name, CustomerCard.name, HasText(), NotMenuText())
-    router.message.register(got_phone, CustomerCard.phone, HasText(), NotMenuText())
-    router.message.register(got_fleet_size, CustomerCard.fleet_size, HasText(), NotMenuText())
-    router.message.register(got_city, CustomerCard.city, HasText(), NotMenuText())
-    router.callback_query.register(got_duplicate_choice, CustomerCard.duplicate, CustomerPick.filter(F.field == "dup"))
-    router.callback_query.register(got_confirm, CustomerCard.confirm, CustomerPick.filter(F.field == "confirm"))
-    router.callback_query.register(got_edit_field, CustomerCard.edit_field, CustomerPick.filter(F.field == "edit"))
+    router.message.register(got_name, StateFilter(CustomerCard.name), Answer())
+    router.message.register(got_phone, StateFilter(CustomerCard.phone), Answer())
+    router.message.register(got_fleet_size, StateFilter(CustomerCard.fleet_size), Answer())
+    router.message.register(got_city, StateFilter(CustomerCard.city), Answer())
+    router.callback_query.register(got_duplicate_choice, StateFilter(CustomerCard.duplicate),
+                                   CustomerPick.filter(F.field == "dup"))
+    router.callback_query.register(got_confirm, StateFilter(CustomerCard.confirm),
+                                   CustomerPick.filter(F.field == "confirm"))
+    router.callback_query.register(got_edit_field, StateFilter(CustomerCard.edit_field),
+                                   CustomerPick.filter(F.field == "edit"))
     router.callback_query.register(got_choice, CustomerPick.filter())
     # One StateFilter with every step (separate state filters would all have to match at once).
     router.message.register(tap_expected, StateFilter(*STATES.values(), CustomerCard.duplicate,

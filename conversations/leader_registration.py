@@ -16,9 +16,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import DomainError
+from bot.domain.names import clean_name
 from bot.domain.playbook import default_playbook
-from bot.filters import Answer, MenuButton, NotMenuOrCommand
-from bot.labels import current_locale, playbook_label
 from bot.services.network import (
     CITY_MAX,
     NAME_MAX,
@@ -29,11 +28,13 @@ from bot.services.network import (
     parse_positive_int,
     require_dealer,
 )
-from conversations.flow import Flow, nav_buttons
-from conversations.states import LeaderRegistration
-from handlers.keyboards import main_menu
-from handlers.leaders import leader_card_text, problem_text
 from storage.models import OrgUnit, Staff
+from ui.filters import Answer, MenuButton, NotMenuOrCommand
+from ui.flow import Flow, nav_buttons
+from ui.keyboards import main_menu
+from ui.labels import current_locale, playbook_label
+from ui.network import leader_card_text, problem_text
+from ui.states import LeaderRegistration
 
 flow = Flow("leader")
 
@@ -119,7 +120,7 @@ async def start(message: Message, state: FSMContext, unit: OrgUnit | None, staff
 async def got_name(message: Message, state: FSMContext, **data: Any) -> None:
     """Stores the name; asks for the phone."""
     try:
-        name = clean_text(message.text, NAME_MAX, "empty_text")
+        name = clean_name(message.text, NAME_MAX, "empty_text")
     except DomainError as error:
         await message.answer(problem_text(error))
         return
@@ -219,7 +220,7 @@ async def choose_with_buttons(message: Message, state: FSMContext, **data: Any) 
     """Typed text where a button is expected, or a non-text message: say why and ask again."""
     current = await state.get_state()
     if current in (LeaderRegistration.province.state, LeaderRegistration.confirm.state):
-        await message.answer(_("Please use the buttons."))
+        await message.answer(_("Please choose one of the buttons, or send /cancel."))
     else:
         await message.answer(_("Please answer with text."))
     await flow.reask(message, state, data)
@@ -229,12 +230,14 @@ def make_router() -> Router:
     router = Router(name="leader-registration")
     router.message.register(start, Command("newleader"))
     router.message.register(start, MenuButton("leader_new"))
-    router.message.register(got_name, LeaderRegistration.name, Answer())
-    router.message.register(got_phone, LeaderRegistration.phone, Answer())
-    router.message.register(got_city, LeaderRegistration.city, Answer())
-    router.message.register(got_vehicles, LeaderRegistration.vehicles, Answer())
-    router.message.register(got_fleet_size, LeaderRegistration.fleet_size, Answer())
-    router.callback_query.register(got_province, LeaderRegistration.province, LeaderStep.filter(F.step == "province"))
-    router.callback_query.register(submit, LeaderRegistration.confirm, LeaderStep.filter(F.step == "submit"))
+    router.message.register(got_name, StateFilter(LeaderRegistration.name), Answer())
+    router.message.register(got_phone, StateFilter(LeaderRegistration.phone), Answer())
+    router.message.register(got_city, StateFilter(LeaderRegistration.city), Answer())
+    router.message.register(got_vehicles, StateFilter(LeaderRegistration.vehicles), Answer())
+    router.message.register(got_fleet_size, StateFilter(LeaderRegistration.fleet_size), Answer())
+    router.callback_query.register(got_province, StateFilter(LeaderRegistration.province),
+                                   LeaderStep.filter(F.step == "province"))
+    router.callback_query.register(submit, StateFilter(LeaderRegistration.confirm),
+                                   LeaderStep.filter(F.step == "submit"))
     router.message.register(choose_with_buttons, StateFilter(LeaderRegistration), NotMenuOrCommand())
     return router

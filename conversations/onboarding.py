@@ -6,20 +6,20 @@ Diagram: onboarding.mmd beside this file.
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import CommandObject, CommandStart
+from aiogram.filters import CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import DomainError
-from bot.filters import HasContact
-from bot.labels import error_text, kind_name, role_name
 from bot.services.onboarding import ContactCard, OnboardingService
-from conversations.states import Onboarding
-from handlers.keyboards import main_menu, share_contact
 from storage.models import Staff
 from storage.uow import UnitOfWork
+from ui.filters import HasContact
+from ui.keyboards import main_menu, share_contact
+from ui.labels import error_text, kind_name, role_name
+from ui.states import Onboarding
 
 
 async def start_with_code(message: Message, command: CommandObject, state: FSMContext, staff: Staff | None,
@@ -29,6 +29,7 @@ async def start_with_code(message: Message, command: CommandObject, state: FSMCo
         await message.answer(_("You are already registered."), reply_markup=main_menu(staff.role))
         return
     try:
+        assert message.from_user is not None  # a private chat's message always has its sender
         invite = await onboarding.check_code(message.from_user.id, (command.args or "").strip())
     except DomainError as error:
         await message.answer(error_text(error))
@@ -52,6 +53,7 @@ async def got_contact(message: Message, state: FSMContext, onboarding: Onboardin
     card = ContactCard(phone_number=contact.phone_number, first_name=contact.first_name,
                        last_name=contact.last_name, user_id=contact.user_id)
     try:
+        assert message.from_user is not None
         staff = await onboarding.complete(int(data["invite_id"]), message.from_user.id, card, i18n.current_locale)
     except DomainError as error:
         if error.code in ("contact_not_own", "bad_phone"):
@@ -78,6 +80,6 @@ async def contact_expected(message: Message) -> None:
 def make_router() -> Router:
     router = Router(name="onboarding")
     router.message.register(start_with_code, CommandStart(deep_link=True))
-    router.message.register(got_contact, Onboarding.contact, HasContact())
-    router.message.register(contact_expected, Onboarding.contact)
+    router.message.register(got_contact, StateFilter(Onboarding.contact), HasContact())
+    router.message.register(contact_expected, StateFilter(Onboarding.contact))
     return router

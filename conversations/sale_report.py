@@ -6,7 +6,6 @@ Diagram: sale_report.mmd beside this file.
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, cast
@@ -17,24 +16,25 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
-from babel.dates import format_skeleton
 
 from bot.domain.errors import DomainError
 from bot.domain.playbook import ProductLine, default_playbook
-from bot.filters import Answer, MenuButton, NotMenuOrCommand
-from bot.labels import current_locale, format_day, playbook_label
+from bot.domain.text import shorten
 from bot.services.network import NetworkService, parse_positive_int, require_dealer
 from bot.services.sales import SaleDraft, SaleService, series_of
-from conversations.flow import Flow, nav_buttons
-from conversations.states import SaleReport
-from handlers.keyboards import main_menu
-from handlers.leaders import format_count, problem_text
 from storage.models import Customer, OrgUnit, Staff
 from storage.uow import UnitOfWork
+from ui.calendar import CalendarCb, DateRange, is_current, month_markup, parse_day, token_tag
+from ui.callbacks import row_id
+from ui.filters import Answer, MenuButton, NotMenuOrCommand
+from ui.flow import Flow, nav_buttons
+from ui.keyboards import main_menu
+from ui.labels import current_locale, format_day, playbook_label
+from ui.network import format_count, problem_text
+from ui.states import SaleReport
 
 flow = Flow("sale")
 LEADER_BUTTONS_MAX = 40
-NOOP = "·"
 
 
 class SaleStep(CallbackData, prefix="sal"):
@@ -54,18 +54,9 @@ def _customer_rows(customers: list[Customer]) -> list[list[InlineKeyboardButton]
     return [[_button(f"{c.name} · {c.city}" if c.city else c.name, "customer", str(c.id))] for c in customers]
 
 
-def _month_calendar(month: date, today: date) -> InlineKeyboardMarkup:
-    """Days of one month; days after today are not offered."""
-    previous = (month - timedelta(days=1)).replace(day=1)
-    following = (month + timedelta(days=32)).replace(day=1)
-    title = format_skeleton("yMMMM", month, locale=current_locale())
-    header = [_button("‹", "month", previous.isoformat()), _button(title, "noop")]
-    header.append(_button("›", "month", following.isoformat()) if following <= today else _button(NOOP, "noop"))
-    rows = [header]
-    for week in calendar.Calendar().monthdatescalendar(month.year, month.month):
-        rows.append([_button(str(day.day), "day", day.isoformat()) if day.month == month.month and day <= today
-                     else _button(NOOP, "noop") for day in week])
-    return _markup(rows)
+def _sold_on_calendar(answers: dict[str, Any], sales: SaleService, month: date) -> InlineKeyboardMarkup:
+    first, last = sales.sold_on_range()
+    return month_markup(flow.name, token_tag(answers), month, DateRange(first, last), extra_rows=[nav_buttons()])
 
 
 @flow.asks(SaleReport.customer)
@@ -114,7 +105,7 @@ async def ask_referral(message: Message, state: FSMContext, data: dict[str, Any]
 @flow.asks(SaleReport.sold_on)
 async def ask_sold_on(message: Message, state: FSMContext, data: dict[str, Any]) -> None:
     today = cast(SaleService, data["sales"]).today()
-    rows = [[_button(_("Today, {day}").format(day=format_day(today)), "day", today.isoformat()),
+    rows = [[_button(_("Today ({day})").format(day=format_day(today)), "day", today.isoformat()),
              _button(_("Yesterday"), "day", (today - timedelta(days=1)).isoformat())],
             [_button(_("📅 Another day"), "month", today.replace(day=1).isoformat())]]
     await message.answer(_("When was it sold?"), reply_markup=_markup(rows))
@@ -153,10 +144,10 @@ async def search_customer(message: Message, state: FSMContext, unit: OrgUnit | N
     if not found:
         await message.answer(
             _("No customer matches “{query}”. Try another part of the name or phone, or create the customer "
-              "first with /newcustomer and then report the sale with /sale.").format(query=query),
+              "first with /newcustomer and then report the sale with /sale.").format(query=shorten(query)),
             reply_markup=_markup([], back=False))
         return
-    await message.answer(_("Customers matching “{query}”: tap one.").format(query=query),
+    await message.answer(_("Customers matching “{query}”: tap one.").format(query=shorten(query)),
                          reply_markup=_markup(_customer_rows(found), back=False))
 
 
@@ -164,7 +155,7 @@ async def got_customer(callback: CallbackQuery, callback_data: SaleStep, state: 
                        unit: OrgUnit | None, **data: Any) -> None:
     """Stores a customer of this dealer (re-checked); asks for the product line."""
     try:
-        customer = await sales.customer(unit, int(callback_data.value))
+        customer = await sales.customer(unit, row_id(callback_data.value))
     except (DomainError, ValueError) as error:
         await callback.answer(problem_text(error if isinstance(error, DomainError) else DomainError("not_found")),
                               show_alert=True)
@@ -220,7 +211,7 @@ async def got_leader(callback: CallbackQuery, callback_data: SaleStep, state: FS
         leader_id, leader_name = None, None
     else:
         try:
-            leader = await sales.leader(unit, int(callback_data.value))
+            leader = await sales.leader(unit, row_id(callback_data.value))
         except (DomainError, ValueError):
             await callback.answer(problem_text(DomainError("not_found")), show_alert=True)
             return
@@ -231,29 +222,47 @@ async def got_leader(callback: CallbackQuery, callback_data: SaleStep, state: FS
         await flow.goto(callback.message, state, SaleReport.sold_on, {**data, "sales": sales, "unit": unit})
 
 
-async def show_month(callback: CallbackQuery, callback_data: SaleStep, sales: SaleService) -> None:
-    """The calendar for one month (never beyond the current one)."""
-    try:
-        month = date.fromisoformat(callback_data.value).replace(day=1)
-    except ValueError:
-        await callback.answer(_("This button is no longer active."), show_alert=True)
-        return
-    today = sales.today()
-    month = min(month, today.replace(day=1))
+async def show_month(callback: CallbackQuery, callback_data: SaleStep, state: FSMContext, sales: SaleService) -> None:
+    """The month calendar, this month first (a year back at most, never beyond today)."""
     await callback.answer()
     if isinstance(callback.message, Message):
-        await callback.message.answer(_("Choose the day it was sold:"), reply_markup=_month_calendar(month, today))
+        await callback.message.answer(_("Choose the day it was sold:"),
+                                      reply_markup=_sold_on_calendar(await state.get_data(), sales, sales.today()))
+
+
+async def calendar_tap(callback: CallbackQuery, callback_data: CalendarCb, state: FSMContext, sales: SaleService,
+                       **data: Any) -> None:
+    """A tap on the date-sold calendar: another month (edited in place), a day, or nothing; old calendars refused."""
+    message = callback.message
+    if not await is_current(callback, callback_data, state, SaleReport.sold_on) or not isinstance(message, Message):
+        return
+    day = parse_day(callback_data)
+    if callback_data.action == "month" and day is not None:
+        await callback.answer()
+        await message.edit_reply_markup(reply_markup=_sold_on_calendar(await state.get_data(), sales, day))
+    elif callback_data.action == "day" and day is not None:
+        await choose_day(callback, day, state, sales, data)
+    else:
+        await callback.answer()
 
 
 async def got_day(callback: CallbackQuery, callback_data: SaleStep, state: FSMContext, sales: SaleService,
                   **data: Any) -> None:
-    """Stores the date sold (not in the future: refused and re-asked); shows the summary."""
-    message = callback.message
+    """A quick day button (today, yesterday)."""
     try:
-        day = sales.check_sold_on(date.fromisoformat(callback_data.value))
+        day = date.fromisoformat(callback_data.value)
     except ValueError:
         await callback.answer(_("This button is no longer active."), show_alert=True)
         return
+    await choose_day(callback, day, state, sales, data)
+
+
+async def choose_day(callback: CallbackQuery, day: date, state: FSMContext, sales: SaleService,
+                     data: dict[str, Any]) -> None:
+    """Stores the date sold (not in the future: refused and re-asked); shows the summary."""
+    message = callback.message
+    try:
+        day = sales.check_sold_on(day)
     except DomainError as error:
         await callback.answer()
         if isinstance(message, Message):
@@ -312,7 +321,8 @@ async def submit(callback: CallbackQuery, state: FSMContext, sales: SaleService,
 
 async def not_expected(message: Message, state: FSMContext, **data: Any) -> None:
     """Anything a step can't take: say why and ask again."""
-    await message.answer(_("Please use the buttons.") if await state.get_state() != SaleReport.trucks.state
+    typed_trucks = await state.get_state() == SaleReport.trucks.state
+    await message.answer(_("Please choose one of the buttons, or send /cancel.") if not typed_trucks
                          else _("Please send the number of trucks as a whole number greater than zero, e.g. 12."))
     await flow.reask(message, state, data)
 
@@ -321,16 +331,18 @@ def make_router() -> Router:
     router = Router(name="sale-report")
     router.message.register(start, Command("sale"))
     router.message.register(start, MenuButton("sale"))
-    router.message.register(search_customer, SaleReport.customer, Answer())
-    router.message.register(got_trucks, SaleReport.trucks, Answer())
+    router.message.register(search_customer, StateFilter(SaleReport.customer), Answer())
+    router.message.register(got_trucks, StateFilter(SaleReport.trucks), Answer())
     callbacks = router.callback_query
-    callbacks.register(got_customer, SaleReport.customer, SaleStep.filter(F.step == "customer"))
-    callbacks.register(got_product_line, SaleReport.product_line, SaleStep.filter(F.step == "line"))
-    callbacks.register(got_series, SaleReport.series, SaleStep.filter(F.step == "series"))
-    callbacks.register(got_leader, SaleReport.referral, SaleStep.filter(F.step == "leader"))
-    callbacks.register(show_month, SaleReport.sold_on, SaleStep.filter(F.step == "month"))
-    callbacks.register(got_day, SaleReport.sold_on, SaleStep.filter(F.step == "day"))
+    callbacks.register(got_customer, StateFilter(SaleReport.customer), SaleStep.filter(F.step == "customer"))
+    callbacks.register(got_product_line, StateFilter(SaleReport.product_line), SaleStep.filter(F.step == "line"))
+    callbacks.register(got_series, StateFilter(SaleReport.series), SaleStep.filter(F.step == "series"))
+    callbacks.register(got_leader, StateFilter(SaleReport.referral), SaleStep.filter(F.step == "leader"))
+    callbacks.register(show_month, StateFilter(SaleReport.sold_on), SaleStep.filter(F.step == "month"))
+    callbacks.register(got_day, StateFilter(SaleReport.sold_on), SaleStep.filter(F.step == "day"))
+    # No state filter: a tap on a calendar of a finished flow must still be answered (and refused).
+    callbacks.register(calendar_tap, CalendarCb.filter(F.flow == flow.name))
     callbacks.register(noop, StateFilter(SaleReport), SaleStep.filter(F.step == "noop"))
-    callbacks.register(submit, SaleReport.confirm, SaleStep.filter(F.step == "submit"))
+    callbacks.register(submit, StateFilter(SaleReport.confirm), SaleStep.filter(F.step == "submit"))
     router.message.register(not_expected, StateFilter(SaleReport), NotMenuOrCommand())
     return router

@@ -23,16 +23,17 @@ from aiogram.types import (
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import DomainError
+from bot.domain.names import clean_name
 from bot.domain.phones import normalize_phone
 from bot.domain.playbook import default_playbook
-from bot.filters import Answer, HasLocation, MenuButton, NotMenuOrCommand
-from bot.labels import current_locale, playbook_label
 from bot.services.network import CITY_MAX, NAME_MAX, NetworkService, StationDraft, clean_text, require_dealer
-from conversations.flow import Flow, nav_buttons
-from conversations.states import StationRegistration
-from handlers.keyboards import main_menu
-from handlers.leaders import problem_text
 from storage.models import InfoStation, OrgUnit, Staff
+from ui.filters import Answer, HasLocation, MenuButton, NotMenuOrCommand
+from ui.flow import Flow, nav_buttons
+from ui.keyboards import main_menu
+from ui.labels import current_locale, playbook_label
+from ui.network import problem_text
+from ui.states import StationRegistration
 
 flow = Flow("station")
 
@@ -117,7 +118,9 @@ async def start(message: Message, state: FSMContext, unit: OrgUnit | None, staff
 async def _text_step(message: Message, state: FSMContext, data: dict[str, Any], key: str, max_length: int,
                      next_step: Any) -> None:
     try:
-        value = clean_text(message.text, max_length, "empty_text")
+        # Names (the station's, the contact person's) must be made of letters; other texts only within the limit.
+        check = clean_name if key in ("name", "contact_name") else clean_text
+        value = check(message.text, max_length, "empty_text")
     except DomainError as error:
         await message.answer(problem_text(error))
         return
@@ -212,7 +215,7 @@ async def not_expected(message: Message, state: FSMContext, **data: Any) -> None
     if current == StationRegistration.location.state:
         await message.answer(_("Please send the location with the button, or tap “Skip location”."))
     elif current in (StationRegistration.kind.state, StationRegistration.confirm.state):
-        await message.answer(_("Please use the buttons."))
+        await message.answer(_("Please choose one of the buttons, or send /cancel."))
     else:
         await message.answer(_("Please answer with text."))
     await flow.reask(message, state, data)
@@ -222,14 +225,16 @@ def make_router() -> Router:
     router = Router(name="station-registration")
     router.message.register(start, Command("newstation"))
     router.message.register(start, MenuButton("station_new"))
-    router.message.register(got_name, StationRegistration.name, Answer())
-    router.message.register(got_contact_name, StationRegistration.contact_name, Answer())
-    router.message.register(got_phone, StationRegistration.phone, Answer())
-    router.message.register(got_city, StationRegistration.city, Answer())
-    router.message.register(got_location, StationRegistration.location, HasLocation())
-    router.callback_query.register(got_kind, StationRegistration.kind, StationStep.filter(F.step == "kind"))
-    router.callback_query.register(skip_location, StationRegistration.location,
+    router.message.register(got_name, StateFilter(StationRegistration.name), Answer())
+    router.message.register(got_contact_name, StateFilter(StationRegistration.contact_name), Answer())
+    router.message.register(got_phone, StateFilter(StationRegistration.phone), Answer())
+    router.message.register(got_city, StateFilter(StationRegistration.city), Answer())
+    router.message.register(got_location, StateFilter(StationRegistration.location), HasLocation())
+    router.callback_query.register(got_kind, StateFilter(StationRegistration.kind),
+                                   StationStep.filter(F.step == "kind"))
+    router.callback_query.register(skip_location, StateFilter(StationRegistration.location),
                                    StationStep.filter(F.step == "skip_location"))
-    router.callback_query.register(submit, StationRegistration.confirm, StationStep.filter(F.step == "submit"))
+    router.callback_query.register(submit, StateFilter(StationRegistration.confirm),
+                                   StationStep.filter(F.step == "submit"))
     router.message.register(not_expected, StateFilter(StationRegistration), NotMenuOrCommand())
     return router

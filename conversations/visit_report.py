@@ -1,13 +1,12 @@
 """Visit report by chat (/visit, menu, "Report visit" on a card or on /today).
 
 customer (recent, search, or a new one) → visit kind → outcome → stage after → notes → next follow-up (quick
-choices or a small calendar) → location proof (door visits) → photo → summary → Submit, then the next best action.
+choices or the month calendar) → location proof (door visits) → photo → summary → Submit, then the next best action.
 Diagram: visit_report.mmd beside this file.
 """
 
 from __future__ import annotations
 
-import calendar
 from datetime import date
 from typing import Any
 
@@ -28,16 +27,20 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import DomainError
 from bot.domain.playbook import default_playbook
-from bot.filters import HasLocation, HasPhoto, HasText, NotMenuOrCommand, NotMenuText
+from bot.domain.text import shorten
 from bot.i18n import N_
-from bot.labels import current_locale, format_day, playbook_label
 from bot.services.customers import CustomerService
 from bot.services.visits import OUTCOMES, VisitDraft, VisitResult, VisitService
-from conversations.customer_card import CustomerAction, distance_text, error_message, outcome_name
-from conversations.flow import Flow, nav_buttons
-from conversations.states import VisitReport
-from handlers.keyboards import main_menu
+from conversations.customer_card import start_new
 from storage.models import Customer, Staff
+from ui.calendar import CalendarCb, DateRange, is_current, month_markup, parse_day, token_tag
+from ui.callbacks import row_id
+from ui.customers import CustomerAction, distance_text, error_message, outcome_name
+from ui.filters import Answer, HasLocation, HasPhoto, NotMenuOrCommand
+from ui.flow import VISIT_FOR_CUSTOMER, Flow, entry, nav_buttons
+from ui.keyboards import main_menu
+from ui.labels import current_locale, format_day, playbook_label
+from ui.states import VisitReport
 
 flow = Flow("visit")
 
@@ -138,34 +141,15 @@ async def ask_follow_up(message: Message, state: FSMContext, data: dict[str, Any
     from bot.domain.fieldwork import follow_up_choices
     buttons = [pick(_(QUICK_DAYS[code]).format(day=format_day(day)), "day", day.isoformat())
                for code, day in follow_up_choices(visits.today())]
-    today = visits.today()
     markup = InlineKeyboardMarkup(inline_keyboard=[
-        *rows_of(buttons, 1), [pick(_("📅 Pick a date"), "cal", f"{today.year:04d}-{today.month:02d}")],
+        *rows_of(buttons, 1), [pick(_("📅 Pick a date"), "cal")],
         nav_buttons()])
-    await message.answer(_("When is the next follow-up?"), reply_markup=markup)
-
-
-def calendar_markup(year: int, month: int, today: date) -> InlineKeyboardMarkup:
-    """A month of day buttons; days already past show as dots. Only this month and next month are offered."""
-    rows: list[list[InlineKeyboardButton]] = []
-    for week in calendar.Calendar().monthdayscalendar(year, month):
-        row = []
-        for day in week:
-            if day == 0:
-                row.append(pick(" ", "noop"))
-            elif date(year, month, day) < today:
-                row.append(pick("·", "noop"))
-            else:
-                row.append(pick(str(day), "day", date(year, month, day).isoformat()))
-        rows.append(row)
-    this_month = (today.year, today.month)
-    next_month = (today.year + today.month // 12, today.month % 12 + 1)
-    if (year, month) == this_month:
-        rows.append([pick(_("Next month ▶️"), "cal", f"{next_month[0]:04d}-{next_month[1]:02d}")])
+    answers = await state.get_data()
+    if VisitService.keeps_stage(answers.get("outcome") or ""):
+        text = _("Not reached: plan another try. When will you contact the customer again?")
     else:
-        rows.append([pick(_("◀️ This month"), "cal", f"{this_month[0]:04d}-{this_month[1]:02d}")])
-    rows.append(nav_buttons())
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+        text = _("When is the next follow-up?")
+    await message.answer(text, reply_markup=markup)
 
 
 def location_keyboard() -> ReplyKeyboardMarkup:
@@ -175,8 +159,9 @@ def location_keyboard() -> ReplyKeyboardMarkup:
 
 @flow.asks(VisitReport.location)
 async def ask_location(message: Message, state: FSMContext, data: dict[str, Any]) -> None:
-    await message.answer(_("Proof of the visit: tap “📍 Send my location” below (or share a live location) where "
-                           "you met the customer."), reply_markup=location_keyboard())
+    await message.answer(_("Proof of the visit: share your live location where you meet the customer (📎 → "
+                           "Location → Share live location): managers trust it most. Or tap “📍 Send my location” "
+                           "below. Forwarded locations are not accepted."), reply_markup=location_keyboard())
     await message.answer(_("No location to send? Skip it: the visit is then stored as not verified."),
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=[[pick(_("⏭ Skip"), "loc")],
                                                                             nav_buttons()]))
@@ -191,7 +176,9 @@ async def ask_photo(message: Message, state: FSMContext, data: dict[str, Any]) -
 
 def summary_lines(answers: dict[str, Any]) -> list[str]:
     follow_up = answers.get("next_follow_up")
-    if answers.get("lat") is not None:
+    if answers.get("lat") is not None and answers.get("live_period"):
+        location = _("live location shared")
+    elif answers.get("lat") is not None:
         location = _("sent")
     elif answers.get("checks_location"):
         location = _("skipped")
@@ -229,6 +216,7 @@ async def start_visit(message: Message, state: FSMContext, **data: Any) -> None:
     await flow.start(message, state, VisitReport.customer, data)
 
 
+@entry(VISIT_FOR_CUSTOMER)
 async def start_for_customer(message: Message, state: FSMContext, data: dict[str, Any], customer_id: int) -> None:
     """A fresh report on one customer of the reporter's dealer (card, /today, a new customer); asks the kind."""
     visits: VisitService = data["visits"]
@@ -268,7 +256,7 @@ async def search_customer(message: Message, state: FSMContext, **data: Any) -> N
     found = await customers.find(data.get("unit"), message.text or "")
     if not found:
         await message.answer(_("No customer matches “{text}”. Try another part of the name or phone, or add a new "
-                               "customer.").format(text=(message.text or "")[:50]),
+                               "customer.").format(text=shorten(message.text or "")),
                              reply_markup=InlineKeyboardMarkup(inline_keyboard=[
                                  [pick(_("➕ New customer"), "new")], nav_buttons(back=False)]))
         return
@@ -283,7 +271,7 @@ async def got_customer(callback: CallbackQuery, callback_data: VisitPick, state:
     assert isinstance(message, Message)
     visits: VisitService = data["visits"]
     try:
-        customer = await visits.customer_for_visit(data.get("unit"), int(callback_data.value))
+        customer = await visits.customer_for_visit(data.get("unit"), row_id(callback_data.value))
     except (DomainError, ValueError):
         await callback.answer(_("Customer not found."), show_alert=True)
         return
@@ -297,7 +285,6 @@ async def new_customer_first(callback: CallbackQuery, state: FSMContext, **data:
     message = callback.message
     assert isinstance(message, Message)
     await callback.answer()
-    from conversations.customer_card import start_new
     await start_new(message, state, data, return_to_visit=True)
 
 
@@ -325,6 +312,11 @@ async def got_outcome(callback: CallbackQuery, callback_data: VisitPick, state: 
         return
     await callback.answer()
     await state.update_data(outcome=callback_data.value)
+    if VisitService.keeps_stage(callback_data.value):
+        # Nobody reached: the stage stays; the report goes on to notes and a new date to try again (re-plan).
+        await state.update_data(stage_after=(await state.get_data()).get("customer_stage") or "collect")
+        await flow.goto(message, state, VisitReport.notes, data)
+        return
     await flow.goto(message, state, VisitReport.stage, data)
 
 
@@ -369,40 +361,53 @@ async def skip_notes(callback: CallbackQuery, state: FSMContext, **data: Any) ->
     await flow.goto(message, state, VisitReport.follow_up, data)
 
 
+def follow_up_calendar(answers: dict[str, Any], visits: VisitService, month: date) -> InlineKeyboardMarkup:
+    first, last = visits.follow_up_range()
+    return month_markup(flow.name, token_tag(answers), month, DateRange(first, last), extra_rows=[nav_buttons()])
+
+
 async def show_calendar(callback: CallbackQuery, callback_data: VisitPick, state: FSMContext, **data: Any) -> None:
-    """The month picker, this month or next month only."""
+    """The month calendar, from today's month up to a year ahead."""
     message = callback.message
     assert isinstance(message, Message)
     visits: VisitService = data["visits"]
-    today = visits.today()
-    allowed = {(today.year, today.month), (today.year + today.month // 12, today.month % 12 + 1)}
-    try:
-        year, month = (int(part) for part in callback_data.value.split("-"))
-    except ValueError:
-        year, month = today.year, today.month
-    if (year, month) not in allowed:
-        year, month = today.year, today.month
     await callback.answer()
-    title = format_day_month(year, month)
-    await message.answer(_("Choose the follow-up day ({month}):").format(month=title),
-                         reply_markup=calendar_markup(year, month, today))
+    await message.answer(_("Choose the follow-up day:"),
+                         reply_markup=follow_up_calendar(await state.get_data(), visits, visits.today()))
 
 
-def format_day_month(year: int, month: int) -> str:
-    from babel.dates import format_skeleton
-    return format_skeleton("yMMMM", date(year, month, 1), locale=current_locale())
+async def calendar_tap(callback: CallbackQuery, callback_data: CalendarCb, state: FSMContext, **data: Any) -> None:
+    """A tap on the follow-up calendar: another month (edited in place), a day, or nothing; old calendars refused."""
+    message = callback.message
+    if not await is_current(callback, callback_data, state, VisitReport.follow_up) or not isinstance(message,
+                                                                                                       Message):
+        return
+    day = parse_day(callback_data)
+    if callback_data.action == "month" and day is not None:
+        await callback.answer()
+        await message.edit_reply_markup(reply_markup=follow_up_calendar(await state.get_data(), data["visits"], day))
+    elif callback_data.action == "day" and day is not None:
+        await choose_follow_up(callback, message, day, state, data)
+    else:
+        await callback.answer()
 
 
 async def got_follow_up(callback: CallbackQuery, callback_data: VisitPick, state: FSMContext, **data: Any) -> None:
-    """Stores the follow-up day unless it is past or too far; asks for the location (or the photo)."""
+    """A quick day button ("In 3 days")."""
     message = callback.message
     assert isinstance(message, Message)
-    visits: VisitService = data["visits"]
     try:
         day = date.fromisoformat(callback_data.value)
     except ValueError:
         await callback.answer(_("That choice is not available. Please choose one of the buttons."), show_alert=True)
         return
+    await choose_follow_up(callback, message, day, state, data)
+
+
+async def choose_follow_up(callback: CallbackQuery, message: Message, day: date, state: FSMContext,
+                           data: dict[str, Any]) -> None:
+    """Stores the follow-up day unless it is past or too far; asks for the location (or the photo)."""
+    visits: VisitService = data["visits"]
     await callback.answer()
     try:
         visits.check_follow_up(day)
@@ -420,11 +425,19 @@ async def got_follow_up(callback: CallbackQuery, callback_data: VisitPick, state
 
 
 async def got_location(message: Message, state: FSMContext, **data: Any) -> None:
-    """Stores the reported location (pinned or live); asks for a photo."""
+    """Stores the reported location and, when shared live, for how long; a forwarded location is no proof."""
     location = message.location
     assert location is not None
-    await state.update_data(lat=location.latitude, lon=location.longitude)
-    await message.answer(_("📍 Location received."), reply_markup=ReplyKeyboardRemove())
+    if message.forward_origin is not None:
+        await message.answer(_("That location was forwarded from another chat, so it proves nothing about this "
+                               "visit. Please share your own location from where you are."))
+        await flow.reask(message, state, data)
+        return
+    await state.update_data(lat=location.latitude, lon=location.longitude, live_period=location.live_period)
+    if location.live_period:
+        await message.answer(_("📍 Live location received."), reply_markup=ReplyKeyboardRemove())
+    else:
+        await message.answer(_("📍 Location received."), reply_markup=ReplyKeyboardRemove())
     await flow.goto(message, state, VisitReport.photo, data)
 
 
@@ -432,7 +445,7 @@ async def skip_location(callback: CallbackQuery, state: FSMContext, **data: Any)
     message = callback.message
     assert isinstance(message, Message)
     await callback.answer()
-    await state.update_data(lat=None, lon=None)
+    await state.update_data(lat=None, lon=None, live_period=None)
     await message.answer(_("Location skipped."), reply_markup=ReplyKeyboardRemove())
     await flow.goto(message, state, VisitReport.photo, data)
 
@@ -443,8 +456,13 @@ async def location_expected(message: Message, state: FSMContext, **data: Any) ->
 
 
 async def got_photo(message: Message, state: FSMContext, **data: Any) -> None:
-    """Stores the largest size of the photo; shows the summary."""
+    """Stores the largest size of the photo; shows the summary. A forwarded photo is no proof of this visit."""
     assert message.photo
+    if message.forward_origin is not None:
+        await message.answer(_("That photo was forwarded from another chat. Please take and send your own photo "
+                               "of this visit, or tap Skip."))
+        await flow.reask(message, state, data)
+        return
     await state.update_data(photo_file_id=message.photo[-1].file_id)
     await flow.goto(message, state, VisitReport.confirm, data)
 
@@ -474,7 +492,8 @@ async def submit(callback: CallbackQuery, state: FSMContext, **data: Any) -> Non
         client_token=answers["client_token"], customer_id=int(answers["customer_id"]),
         visit_kind=answers["visit_kind"], outcome=answers["outcome"], stage_after=answers["stage_after"],
         notes=answers.get("notes") or "", next_follow_up=date.fromisoformat(follow_up) if follow_up else None,
-        lat=answers.get("lat"), lon=answers.get("lon"), photo_file_id=answers.get("photo_file_id"))
+        lat=answers.get("lat"), lon=answers.get("lon"), photo_file_id=answers.get("photo_file_id"),
+        live_period=answers.get("live_period"))
     try:
         result = await visits.submit(staff, data.get("unit"), draft)
     except DomainError as error:
@@ -493,8 +512,9 @@ def result_text(result: VisitResult) -> str:
     check = result.check
     if check.status == "verified":
         proof = _("✅ Location verified: the visit happened at the customer's place.")
-        if check.becomes_known:
-            proof += "\n" + _("This location is now the customer's known location.")
+    elif check.status == "recorded":
+        proof = _("📌 Location recorded as the customer's location (not verified: there was no known location to "
+                  "compare with). Later visits are checked against it.")
     elif check.status == "out_of_range":
         proof = _("⚠️ Location out of range: {distance} away from the customer's known location.").format(
             distance=distance_text(check.distance_m or 0))
@@ -505,7 +525,10 @@ def result_text(result: VisitResult) -> str:
     lines += [f"• {playbook_label('actions', code)}" for code in result.next_action.actions]
     if result.next_action.script:
         lines.append(_("Script to use: {script}").format(script=playbook_label("scripts", result.next_action.script)))
-    if result.customer.next_follow_up:
+    if result.customer.next_follow_up and VisitService.keeps_stage(result.visit.outcome):
+        lines.append(_("🔁 Not reached: re-planned, try again on {day}.").format(
+            day=format_day(result.customer.next_follow_up)))
+    elif result.customer.next_follow_up:
         lines.append(_("Next follow-up: {day}").format(day=format_day(result.customer.next_follow_up)))
     return "\n".join(lines)
 
@@ -523,23 +546,29 @@ def make_router() -> Router:
     router = Router(name="visit-report")
     router.callback_query.register(visit_from_button, CustomerAction.filter(F.action == "visit"))
     router.callback_query.register(noop, VisitPick.filter(F.field == "noop"))
-    router.message.register(search_customer, VisitReport.customer, HasText(), NotMenuText())
-    router.callback_query.register(got_customer, VisitReport.customer, VisitPick.filter(F.field == "cust"))
-    router.callback_query.register(new_customer_first, VisitReport.customer, VisitPick.filter(F.field == "new"))
-    router.callback_query.register(got_kind, VisitReport.kind, VisitPick.filter(F.field == "kind"))
-    router.callback_query.register(got_outcome, VisitReport.outcome, VisitPick.filter(F.field == "outcome"))
-    router.callback_query.register(got_stage, VisitReport.stage, VisitPick.filter(F.field == "stage"))
-    router.message.register(got_notes, VisitReport.notes, HasText(), NotMenuText())
-    router.callback_query.register(skip_notes, VisitReport.notes, VisitPick.filter(F.field == "notes"))
-    router.callback_query.register(show_calendar, VisitReport.follow_up, VisitPick.filter(F.field == "cal"))
-    router.callback_query.register(got_follow_up, VisitReport.follow_up, VisitPick.filter(F.field == "day"))
-    router.message.register(got_location, VisitReport.location, HasLocation())
-    router.callback_query.register(skip_location, VisitReport.location, VisitPick.filter(F.field == "loc"))
-    router.message.register(location_expected, VisitReport.location, NotMenuOrCommand())
-    router.message.register(got_photo, VisitReport.photo, HasPhoto())
-    router.callback_query.register(skip_photo, VisitReport.photo, VisitPick.filter(F.field == "photo"))
-    router.message.register(photo_expected, VisitReport.photo, NotMenuOrCommand())
-    router.callback_query.register(submit, VisitReport.confirm, VisitPick.filter(F.field == "submit"))
+    router.message.register(search_customer, StateFilter(VisitReport.customer), Answer())
+    router.callback_query.register(got_customer, StateFilter(VisitReport.customer), VisitPick.filter(F.field == "cust"))
+    router.callback_query.register(new_customer_first, StateFilter(VisitReport.customer),
+                                   VisitPick.filter(F.field == "new"))
+    router.callback_query.register(got_kind, StateFilter(VisitReport.kind), VisitPick.filter(F.field == "kind"))
+    router.callback_query.register(got_outcome, StateFilter(VisitReport.outcome),
+                                   VisitPick.filter(F.field == "outcome"))
+    router.callback_query.register(got_stage, StateFilter(VisitReport.stage), VisitPick.filter(F.field == "stage"))
+    router.message.register(got_notes, StateFilter(VisitReport.notes), Answer())
+    router.callback_query.register(skip_notes, StateFilter(VisitReport.notes), VisitPick.filter(F.field == "notes"))
+    router.callback_query.register(show_calendar, StateFilter(VisitReport.follow_up),
+                                   VisitPick.filter(F.field == "cal"))
+    router.callback_query.register(got_follow_up, StateFilter(VisitReport.follow_up),
+                                   VisitPick.filter(F.field == "day"))
+    # No state filter: a tap on a calendar of a finished flow must still be answered (and refused).
+    router.callback_query.register(calendar_tap, CalendarCb.filter(F.flow == flow.name))
+    router.message.register(got_location, StateFilter(VisitReport.location), HasLocation())
+    router.callback_query.register(skip_location, StateFilter(VisitReport.location), VisitPick.filter(F.field == "loc"))
+    router.message.register(location_expected, StateFilter(VisitReport.location), NotMenuOrCommand())
+    router.message.register(got_photo, StateFilter(VisitReport.photo), HasPhoto())
+    router.callback_query.register(skip_photo, StateFilter(VisitReport.photo), VisitPick.filter(F.field == "photo"))
+    router.message.register(photo_expected, StateFilter(VisitReport.photo), NotMenuOrCommand())
+    router.callback_query.register(submit, StateFilter(VisitReport.confirm), VisitPick.filter(F.field == "submit"))
     # One StateFilter with every step (separate state filters would all have to match at once).
     router.message.register(tap_expected, StateFilter(VisitReport.customer, VisitReport.kind, VisitReport.outcome,
                                                       VisitReport.stage, VisitReport.notes, VisitReport.follow_up,

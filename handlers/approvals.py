@@ -7,10 +7,10 @@ repeated, forged or foreign tap changes nothing and is answered with why.
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -19,33 +19,29 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.domain.errors import DomainError
-from bot.filters import HasText, NotMenuText
-from bot.i18n import N_
-from bot.labels import kind_name
-from bot.services.activities import ActivityService, Decided, Evaluated, OverdueStep, Reported, ResultsDue
-from conversations.flow import Flow, nav_buttons
-from conversations.states import ApprovalComment
-from handlers.activities import (
+from bot.services.activities import ActivityService
+from pushes.approvals import (
+    announce_decision,
+    announce_evaluation,
+)
+from storage.models import OrgUnit, Staff
+from ui.activities import (
     DECISION_CODES,
     ApprovalCb,
     EvaluateCb,
     activity_error,
-    card,
-    decision_keyboard,
-    edit_keyboard,
-    evaluation_keyboard,
-    push,
-    results_keyboard,
-    send_for_decision,
 )
-from handlers.keyboards import main_menu
-from storage.models import OrgUnit, Staff
+from ui.callbacks import RowId
+from ui.filters import Answer, NotMenuOrCommand
+from ui.flow import Flow, nav_buttons
+from ui.keyboards import main_menu
+from ui.states import ApprovalComment
 
 comments = Flow("approval-comment")
 
 
 class SkipCommentCb(CallbackData, prefix="aevs"):
-    id: int
+    id: RowId
 
 
 # --- decisions ---------------------------------------------------------------------------------------------
@@ -76,7 +72,7 @@ async def on_decision(callback: CallbackQuery, callback_data: ApprovalCb, state:
         return
     await message.answer(_("You approved activity #{id}.").format(id=callback_data.id),
                          reply_markup=main_menu(staff.role))
-    await announce_decision(bot, i18n, activities, decided, staff, settings.tz)
+    await announce_decision(activities, decided, staff)
 
 
 @comments.asks(ApprovalComment.decision)
@@ -110,38 +106,13 @@ async def got_decision_comment(message: Message, state: FSMContext, staff: Staff
     else:
         text = _("You sent activity #{id} back for changes. The requester has been told.")
     await message.answer(text.format(id=decided.activity.id), reply_markup=main_menu(staff.role))
-    await announce_decision(bot, i18n, activities, decided, staff, settings.tz)
+    await announce_decision(activities, decided, staff)
 
 
 async def comment_expected(message: Message) -> None:
     await message.answer(_("Please write the comment as text, or tap Cancel."))
 
 
-async def announce_decision(bot: Bot, i18n: I18n, activities: ActivityService, decided: Decided, actor: Staff,
-                            tz: ZoneInfo) -> None:
-    """Tells the requester what happened, and hands an approved step on to the next level's approvers."""
-    view = await activities.describe(decided.activity)
-    activity = decided.activity
-    if decided.next_level is not None:
-        await send_for_decision(bot, i18n, view, decided.next_approvers, tz)
-    if decided.requester is None:
-        return
-
-    def render(locale: str) -> tuple[str, InlineKeyboardMarkup | None]:
-        who = {"id": activity.id, "level": kind_name(decided.level), "name": actor.name,
-               "next": kind_name(decided.next_level or ""), "comment": decided.comment or ""}
-        if decided.decision == "approve" and decided.next_level is not None:
-            return _("✅ Activity #{id} was approved by {level} ({name}). It now waits for {next}.").format(
-                **who), None
-        if decided.decision == "approve":
-            return _("🎉 Activity #{id} is fully approved ({level}, {name}). After the activity, report its "
-                     "results with the button below.").format(**who), results_keyboard(activity)
-        if decided.decision == "reject":
-            return _("❌ Activity #{id} was rejected by {level} ({name}): {comment}").format(**who), None
-        return (_("✏️ Activity #{id} was sent back for changes by {level} ({name}): {comment}\n"
-                  "Edit it and submit it again with the button below.").format(**who), edit_keyboard(activity))
-
-    await push(bot, i18n, decided.requester, render)
 
 
 async def _drop_buttons(message: Message) -> None:
@@ -205,83 +176,28 @@ async def _evaluate(message: Message, state: FSMContext, staff: Staff, unit: Org
         return
     await message.answer(_("Thank you: activity #{id} is evaluated.").format(id=evaluated.activity.id),
                          reply_markup=main_menu(staff.role))
-    await announce_evaluation(bot, i18n, evaluated, staff)
+    await announce_evaluation(activities, evaluated, staff)
 
 
-async def announce_evaluation(bot: Bot, i18n: I18n, evaluated: Evaluated, reviewer: Staff) -> None:
-    activity = evaluated.activity
-    if evaluated.requester is None:
-        return
-
-    def render(locale: str) -> tuple[str, InlineKeyboardMarkup | None]:
-        text = _("⭐ Activity #{id} was evaluated by {name}: {score}/5.").format(
-            id=activity.id, name=reviewer.name, score=activity.score)
-        if activity.evaluation_comment:
-            text += "\n" + activity.evaluation_comment
-        return text, None
-
-    await push(bot, i18n, evaluated.requester, render)
 
 
-async def announce_results(bot: Bot, i18n: I18n, activities: ActivityService, reported: Reported,
-                           tz: ZoneInfo) -> None:
-    """The reviewers get the held activity with its results and the score buttons."""
-    view = await activities.describe(reported.activity)
-    for reviewer in reported.reviewers:
-        def render(locale: str) -> tuple[str, InlineKeyboardMarkup | None]:
-            head = _("Activity #{id} has been held and its results reported. Please evaluate it.").format(
-                id=reported.activity.id)
-            return f"{head}\n\n{card(view, tz, locale)}", evaluation_keyboard(reported.activity)
-
-        await push(bot, i18n, reviewer, render)
 
 
-# --- pushes of the periodic watch (bot/scheduler.py) -------------------------------------------------------
-
-REMINDER = N_("⏰ Reminder: this activity request has been waiting for your decision for {hours} hours.")
-ESCALATION = N_("⚠️ Escalated to you: this activity request has been waiting at {level} for {hours} hours. "
-                "Please follow up with them.")
 
 
-async def announce_overdue(bot: Bot, i18n: I18n, activities: ActivityService, step: OverdueStep,
-                           tz: ZoneInfo) -> int:
-    """A reminder with the decision buttons to the step's approvers; an escalation also to the level above."""
-    view = await activities.describe(step.activity)
-    sent = 0
-    for approver in step.approvers:
-        def remind(locale: str) -> tuple[str, InlineKeyboardMarkup | None]:
-            head = _(REMINDER).format(hours=step.waited_hours)
-            return f"{head}\n\n{card(view, tz, locale)}", decision_keyboard(step.activity)
-
-        sent += await push(bot, i18n, approver, remind)
-    for upper in step.upper_approvers:
-        def escalate(locale: str) -> tuple[str, InlineKeyboardMarkup | None]:
-            head = _(ESCALATION).format(level=kind_name(step.level), hours=step.waited_hours)
-            return f"{head}\n\n{card(view, tz, locale)}", None
-
-        sent += await push(bot, i18n, upper, escalate)
-    return sent
 
 
-async def ask_for_results(bot: Bot, i18n: I18n, due: ResultsDue, tz: ZoneInfo) -> bool:
-    if due.requester is None:
-        return False
-    activity = due.activity
 
-    def render(locale: str) -> tuple[str, InlineKeyboardMarkup | None]:
-        return (_("Activity #{id} has taken place. Please report its results: attendance, leads, orders and the "
-                  "actual expenses with receipt photos.").format(id=activity.id), results_keyboard(activity))
-
-    return await push(bot, i18n, due.requester, render)
 
 
 def make_router() -> Router:
     router = Router(name="approvals")
     router.callback_query.register(on_decision, ApprovalCb.filter())
     router.callback_query.register(on_evaluate, EvaluateCb.filter())
-    router.callback_query.register(skip_evaluation_comment, SkipCommentCb.filter(), ApprovalComment.evaluation)
-    router.message.register(got_decision_comment, ApprovalComment.decision, HasText(), NotMenuText())
-    router.message.register(comment_expected, ApprovalComment.decision, NotMenuText())
-    router.message.register(got_evaluation_comment, ApprovalComment.evaluation, HasText(), NotMenuText())
-    router.message.register(comment_expected, ApprovalComment.evaluation, NotMenuText())
+    router.callback_query.register(skip_evaluation_comment, SkipCommentCb.filter(),
+                                   StateFilter(ApprovalComment.evaluation))
+    router.message.register(got_decision_comment, StateFilter(ApprovalComment.decision), Answer())
+    router.message.register(comment_expected, StateFilter(ApprovalComment.decision), NotMenuOrCommand())
+    router.message.register(got_evaluation_comment, StateFilter(ApprovalComment.evaluation), Answer())
+    router.message.register(comment_expected, StateFilter(ApprovalComment.evaluation), NotMenuOrCommand())
     return router

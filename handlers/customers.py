@@ -5,20 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.numbers import MAX_ID, parse_whole_number
-from bot.filters import HasText, MenuButton, NotMenuText
-from bot.labels import playbook_label
+from bot.domain.text import shorten
 from bot.services.customers import CustomerService
-from conversations.customer_card import CustomerAction, new_customer, show_card
-from conversations.flow import Flow, nav_buttons
-from conversations.states import CustomerSearch
+from conversations.customer_card import new_customer, show_card
 from conversations.visit_report import start_visit
 from storage.models import Customer, OrgUnit
+from ui.customers import CustomerAction
+from ui.filters import Answer, MenuButton
+from ui.flow import Flow, nav_buttons
+from ui.labels import playbook_label
+from ui.states import CustomerSearch
 
 MIN_QUERY_LENGTH = 2
 
@@ -61,10 +63,10 @@ async def search(message: Message, text: str, unit: OrgUnit | None, customers: C
         return
     found = await customers.find(unit, text)
     if not found:
-        await message.answer(_("No customer in your area matches “{text}”.").format(text=text[:50]))
+        await message.answer(_("No customer in your area matches “{text}”.").format(text=shorten(text)))
         return
     markup = InlineKeyboardMarkup(inline_keyboard=[[result_button(c)] for c in found])
-    await message.answer(_("Customers matching “{text}”:").format(text=text[:50]), reply_markup=markup)
+    await message.answer(_("Customers matching “{text}”:").format(text=shorten(text)), reply_markup=markup)
 
 
 async def open_by_id(message: Message, command: CommandObject, unit: OrgUnit | None,
@@ -97,5 +99,5 @@ def make_router() -> Router:
     router.message.register(find_menu, MenuButton("find"))
     router.message.register(open_by_id, Command("customer"))
     router.callback_query.register(open_card, CustomerAction.filter(F.action == "open"))
-    router.message.register(got_search_text, CustomerSearch.text, HasText(), NotMenuText())
+    router.message.register(got_search_text, StateFilter(CustomerSearch.text), Answer())
     return router

@@ -6,8 +6,8 @@ from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from handlers.keyboards import main_menu
 from storage.models import Staff
+from ui.keyboards import main_menu
 
 
 async def not_understood(message: Message, staff: Staff) -> None:

@@ -9,10 +9,11 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import SUPPORTED_LOCALES
-from bot.filters import MenuButton
-from handlers.keyboards import LanguageChoice, language_choice, main_menu
+from bot.i18n import LANGUAGE_NAMES
 from storage.models import Staff
 from storage.uow import UnitOfWork
+from ui.filters import MenuButton
+from ui.keyboards import LanguageChoice, language_choice, main_menu
 
 
 async def ask_language(message: Message) -> None:
@@ -32,7 +33,9 @@ async def set_language(callback: CallbackQuery, callback_data: LanguageChoice, s
     with i18n.use_locale(staff.locale):
         await callback.answer()
         if callback.message is not None:
-            await callback.message.answer(_("Language set to English."), reply_markup=main_menu(staff.role))
+            # The language named in its own words (the msgid used to say "English" whichever was chosen).
+            await callback.message.answer(_("Language set to {language}.").format(
+                language=LANGUAGE_NAMES[staff.locale]), reply_markup=main_menu(staff.role))
 
 
 def make_router() -> Router:

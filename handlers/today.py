@@ -7,22 +7,22 @@ from aiogram.filters import Command
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.filters import MenuButton
-from bot.labels import format_day, playbook_label
 from bot.services.my_work import MyWorkService, TodayView
-from conversations.customer_card import CustomerAction
-from handlers.keyboards import main_menu
 from storage.models import Staff
+from ui.customers import CustomerAction
+from ui.filters import MenuButton
+from ui.keyboards import main_menu
+from ui.labels import format_day, playbook_label
 
 
 def today_text(view: TodayView) -> str:
-    lines = [_("📅 Today, {day}").format(day=format_day(view.today)), ""]
+    lines = [_("📅 Today ({day})").format(day=format_day(view.today)), ""]
     if view.due:
         lines.append(_("Follow-ups due ({count}):").format(count=len(view.due)))
         for customer in view.due:
             assert customer.next_follow_up is not None
             overdue = _(" (overdue)") if customer.next_follow_up < view.today else ""
-            lines.append("• {name}, {stage}: {day}{overdue}".format(
+            lines.append(_("• {name}, {stage}: {day}{overdue}").format(
                 name=customer.name, stage=playbook_label("stages", customer.stage),
                 day=format_day(customer.next_follow_up),
                 overdue=overdue))
@@ -32,6 +32,8 @@ def today_text(view: TodayView) -> str:
     lines += ["", _("My numbers in Q{quarter} {year}:").format(quarter=view.quarter, year=view.year),
               _("Visits: {visits} ({verified} verified)").format(visits=counts.visits,
                                                                  verified=counts.verified_visits),
+              _("Visits with the location only recorded (not verified): {count}").format(
+                  count=counts.recorded_visits),
               _("New customers: {count}").format(count=counts.new_customers),
               _("Trucks sold: {count}").format(count=counts.sale_trucks),
               _("Opinion leaders: {count}").format(count=counts.opinion_leaders),

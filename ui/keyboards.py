@@ -13,7 +13,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.domain.menu import menu_entries
 from bot.i18n import LANGUAGE_NAMES
-from bot.labels import menu_label
+from ui.labels import menu_label
 
 
 class LanguageChoice(CallbackData, prefix="lang"):

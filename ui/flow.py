@@ -24,11 +24,31 @@ from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InlineKeyboardButton, Message
 from aiogram.utils.i18n import gettext as _
 
-from handlers.keyboards import main_menu
+from ui.keyboards import main_menu
 
 Ask = Callable[[Message, FSMContext, dict[str, Any]], Awaitable[None]]
 HISTORY_KEY = "_history"
 _FLOWS: dict[str, Flow] = {}
+
+
+Entry = Callable[..., Awaitable[None]]
+_ENTRIES: dict[str, Entry] = {}
+VISIT_FOR_CUSTOMER = "visit_for_customer"  # conversations/visit_report.py
+
+
+def entry(name: str) -> Callable[[Entry], Entry]:
+    """Registers a flow's entry point under a name, so another flow can hand over to it without importing it
+    (the customer flow returns to the visit report that started it; importing each other would be a cycle)."""
+    def register(start: Entry) -> Entry:
+        _ENTRIES[name] = start
+        return start
+
+    return register
+
+
+async def hand_over(name: str, message: Message, state: FSMContext, data: dict[str, Any], **kwargs: Any) -> None:
+    """Starts the flow registered as `name` (see `entry`)."""
+    await _ENTRIES[name](message, state, data, **kwargs)
 
 
 class Nav(CallbackData, prefix="nav"):

@@ -7,6 +7,10 @@ class Onboarding(StatesGroup):
     contact = State()  # waiting for the user's own contact card
 
 
+class CustomerLinking(StatesGroup):
+    contact = State()  # a customer opened their link: waiting for their own contact card
+
+
 class CustomerCard(StatesGroup):
     """Creating or editing a customer archive record (conversations/customer_card.py)."""
 

@@ -1,0 +1,1 @@
+"""Shared UI: texts, keyboards, cards, the calendar and the step kit that handlers and conversations use."""
