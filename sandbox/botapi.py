@@ -8,10 +8,12 @@ call, and lets Python code act as Telegram users (send text, contacts, locations
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import itertools
 import json
 import logging
+import random
 import re
 import secrets
 import time
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, MultipartReader, web
 
@@ -61,6 +64,7 @@ HTML_TAGS = {
     "tg-emoji": "custom_emoji",
 }
 TEXT_LIMIT, CAPTION_LIMIT = 4096, 1024
+KEEP_UPLOAD_BYTES = 20 * 1024 * 1024  # uploads up to this size are kept so the chat page can show them
 _INT_RE = re.compile(r"-?\d+")
 _ATTACH_RE = re.compile(r"attach://([\w\-.]+)")
 
@@ -153,18 +157,105 @@ class _HtmlText(HTMLParser):
         return "".join(self.parts), self.entities
 
 
-def _strip_markdown(text: str, v2: bool) -> str:
-    # Approximation: links become their label and formatting characters are dropped; no entities are produced.
-    text = re.sub(r"(?<!\\)\[([^\]]*)\]\(([^)]*)\)", r"\1", text)
-    specials = "*_~|`" if v2 else "*_`"
+_MD_V1 = (("```", "pre"), ("*", "bold"), ("_", "italic"), ("`", "code"))
+_MD_V2 = (("```", "pre"), ("||", "spoiler"), ("__", "underline"), ("*", "bold"), ("_", "italic"),
+          ("~", "strikethrough"), ("`", "code"))
+_MD_V2_RESERVED = set("_*[]()~`>#+-=|{}.!")
+
+
+def _entity_error(text: str, index: int) -> ApiError:
+    offset = len(text[:index].encode("utf-8"))
+    return ApiError(400, f"Bad Request: can't parse entities: Can't find end of the entity starting at byte "
+                         f"offset {offset}")
+
+
+def parse_markdown(text: str, v2: bool) -> tuple[str, list[dict[str, Any]]]:
+    """parse_mode=Markdown / MarkdownV2 into (plain text, entities), rejecting what Telegram rejects.
+
+    Covers bold, italic, underline, strikethrough, spoiler, code, pre (with a language) and [label](url) links;
+    MarkdownV2's nesting and backslash escapes, and its refusal of unescaped reserved characters.
+    """
+    marks = _MD_V2 if v2 else _MD_V1
     out: list[str] = []
-    chars = iter(text)
-    for ch in chars:
-        if ch == "\\" and v2:
-            out.append(next(chars, ""))
-        elif ch not in specials:
-            out.append(ch)
-    return "".join(out)
+    pos = 0  # in UTF-16 units, as Telegram counts
+    entities: list[dict[str, Any]] = []
+    stack: list[tuple[str, str, int, int]] = []  # (mark, type, text offset, source index)
+    link: tuple[int, int] | None = None  # (text offset, source index) of an open "["
+    languages: dict[int, str] = {}  # text offset of a pre entity -> its language
+    i = 0
+
+    def emit(chunk: str) -> None:
+        nonlocal pos
+        out.append(chunk)
+        pos += utf16_len(chunk)
+
+    while i < len(text):
+        ch = text[i]
+        in_code = bool(stack) and stack[-1][1] in ("code", "pre")
+        if ch == "\\" and v2 and i + 1 < len(text):
+            emit(text[i + 1])
+            i += 2
+            continue
+        if in_code:
+            mark = stack[-1][0]
+            if text.startswith(mark, i):
+                _, kind, start, _source = stack.pop()
+                if pos > start:
+                    entities.append({"type": kind, "offset": start, "length": pos - start})
+                i += len(mark)
+            else:
+                emit(ch)
+                i += 1
+            continue
+        if ch == "[" and link is None and text.find("](", i) > 0:
+            link = (pos, i)
+            i += 1
+            continue
+        if ch == "]" and link is not None and text.startswith("(", i + 1):
+            close = text.find(")", i + 2)
+            if close < 0:
+                raise _entity_error(text, link[1])
+            url = text[i + 2:close]
+            if pos > link[0]:
+                entities.append({"type": "text_link", "offset": link[0], "length": pos - link[0], "url": url})
+            link = None
+            i = close + 1
+            continue
+        matched = next(((m, kind) for m, kind in marks if text.startswith(m, i)), None)
+        if matched is not None:
+            mark, kind = matched
+            if stack and stack[-1][0] == mark:
+                _, kind, start, _source = stack.pop()
+                if pos > start:
+                    entities.append({"type": kind, "offset": start, "length": pos - start})
+            elif stack and not v2:
+                emit(mark)  # legacy Markdown does not nest: a mark inside another entity is literal text
+            else:
+                stack.append((mark, kind, pos, i))
+                if kind == "pre":
+                    newline = text.find("\n", i + 3)
+                    language = text[i + 3:newline] if newline >= 0 else ""
+                    if newline >= 0 and language and re.fullmatch(r"[\w+#.-]+", language):
+                        i = newline + 1
+                        stack[-1] = (mark, kind, pos, i)
+                        languages[pos] = language
+                        continue
+            i += len(mark)
+            continue
+        if v2 and ch in _MD_V2_RESERVED:
+            raise ApiError(400, f"Bad Request: can't parse entities: Character '{ch}' is reserved and must be "
+                                f"escaped with the preceding '\\'")
+        emit(ch)
+        i += 1
+    if stack:
+        raise _entity_error(text, stack[-1][3])
+    if link is not None and v2:
+        raise _entity_error(text, link[1])
+    for entity in entities:
+        if entity["type"] == "pre" and entity["offset"] in languages:
+            entity["language"] = languages[entity["offset"]]
+    entities.sort(key=lambda e: (e["offset"], -e["length"]))
+    return "".join(out), entities
 
 
 def format_text(text: str, parse_mode: str | None, entities: list[dict[str, Any]] | None) -> tuple[str, list]:
@@ -175,7 +266,7 @@ def format_text(text: str, parse_mode: str | None, entities: list[dict[str, Any]
     if mode == "html":
         return _HtmlText(text).parse()
     if mode in ("markdown", "markdownv2"):
-        return _strip_markdown(text, mode == "markdownv2"), []
+        return parse_markdown(text, mode == "markdownv2")
     return text, []
 
 
@@ -285,11 +376,14 @@ class BotState:
         self.token = token
         self.user = user
         self.chats: dict[int, dict[str, Any]] = {}
+        self.users: dict[int, dict[str, Any]] = {}  # the latest User object of each person, language included
         self.messages: dict[int, dict[int, dict[str, Any]]] = {}
         self.reply_keyboards: dict[int, dict[str, Any] | None] = {}
         self.next_message_id: dict[int, int] = {}
         self.blocked: set[int] = set()
         self.queue: list[dict[str, Any]] = []
+        self.redeliver: list[dict[str, Any]] = []  # acknowledged, to be delivered once more (Faults.deliver_twice)
+        self.redelivered: set[int] = set()
         self.next_update_id = 1
         self.allowed_updates: list[str] = []
         self.wakeup = asyncio.Event()
@@ -300,6 +394,19 @@ class BotState:
         self.files: dict[str, dict[str, Any]] = {}
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.menu_buttons: dict[int | None, dict[str, Any]] = {}
+        # Change feed for the chat page: every stored, edited or deleted message bumps `version`.
+        self.version = 0
+        self.changed: dict[int, int] = {}  # chat id -> version of its latest change
+        self.answers: list[tuple[int, str, dict[str, Any]]] = []  # (version, callback query id, answer)
+        self.page_wakeup = asyncio.Event()
+        # Message dates: the real time, or the sandbox's moved clock (LocalBotAPI.set_clock).
+        self.now: Callable[[], float] = time.time
+
+    def touch(self, chat_id: int) -> None:
+        self.version += 1
+        self.changed[chat_id] = self.version
+        self.page_wakeup.set()
+        self.page_wakeup = asyncio.Event()
 
     def wake(self) -> None:
         # Replace the event so every current waiter wakes and later waiters block again.
@@ -319,15 +426,20 @@ class BotState:
         chat_id = chat["id"]
         message_id = self.next_message_id.get(chat_id, 1)
         self.next_message_id[chat_id] = message_id + 1
-        message = {"message_id": message_id, "from": sender, "chat": chat, "date": int(time.time())}
+        message = {"message_id": message_id, "from": sender, "chat": chat, "date": int(self.now())}
         message.update(content)
         self.messages.setdefault(chat_id, {})[message_id] = message
+        self.touch(chat_id)
         return message
 
-    def new_file(self, kind: str, size: int, **extra: Any) -> dict[str, Any]:
+    def new_file(self, kind: str, size: int, data: bytes | None = None, **extra: Any) -> dict[str, Any]:
+        """A stored file; `data` (the uploaded bytes, when kept) is served by /file and the chat page."""
         file_id = f"{kind[:3].upper()}{secrets.token_urlsafe(16)}"
         info = {"file_id": file_id, "file_unique_id": secrets.token_hex(8), "file_size": size}
         self.files[file_id] = {**info, "file_path": f"{kind}s/file_{len(self.files)}.bin"}
+        if data is not None:
+            self.files[file_id]["_data"] = data
+            self.files[file_id]["_meta"] = {k: v for k, v in extra.items() if k in ("file_name", "mime_type")}
         return {**info, **extra}
 
 
@@ -384,8 +496,9 @@ class FakeUser:
             location["horizontal_accuracy"] = horizontal_accuracy
         return self.send_message(location=location)
 
-    def send_photo(self, caption: str | None = None, width: int = 1280, height: int = 960) -> int:
-        sizes = [self.bot.new_file("photo", w * h // 10, width=w, height=h)
+    def send_photo(self, caption: str | None = None, width: int = 1280, height: int = 960,
+                   data: bytes | None = None) -> int:
+        sizes = [self.bot.new_file("photo", len(data) if data else w * h // 10, data=data, width=w, height=h)
                  for w, h in ((90, 90 * height // width), (320, 320 * height // width), (width, height))]
         fields: dict[str, Any] = {"photo": sizes}
         if caption is not None:
@@ -395,7 +508,10 @@ class FakeUser:
     def send_document(self, file_name: str = "file.pdf", mime_type: str = "application/pdf",
                       file_size: int = 1024, caption: str | None = None) -> int:
         document = self.bot.new_file("document", file_size, file_name=file_name, mime_type=mime_type)
-        return self.send_message(document=document, **({"caption": caption} if caption is not None else {}))
+        fields: dict[str, Any] = {"document": document}
+        if caption is not None:
+            fields["caption"] = caption
+        return self.send_message(**fields)
 
     def _message(self, message: dict[str, Any] | int) -> dict[str, Any]:
         message_id = message["message_id"] if isinstance(message, dict) else message
@@ -406,11 +522,15 @@ class FakeUser:
 
     def press(self, message: dict[str, Any] | int, callback_data: str) -> int:
         """Press an inline button with ``callback_data`` under a message of this chat; returns update_id."""
+        return self.press_query(message, callback_data)[0]
+
+    def press_query(self, message: dict[str, Any] | int, callback_data: str) -> tuple[int, str]:
+        """As press(), returning (update_id, callback query id) so the answer can be looked up."""
         query_id = str(secrets.randbits(62))
         query = {"id": query_id, "from": self.user, "message": copy.deepcopy(self._message(message)),
                  "chat_instance": str(abs(hash((self.bot.token, self.id)))), "data": callback_data}
         self.bot.callbacks[query_id] = {"chat_id": self.id, "answer": None}
-        return self.api.push_update({"callback_query": query}, token=self.bot.token)
+        return self.api.push_update({"callback_query": query}, token=self.bot.token), query_id
 
     def _with_inline(self) -> list[dict[str, Any]]:
         return [m for m in reversed(self.api.sent_messages(self.id, token=self.bot.token))
@@ -452,6 +572,40 @@ class FakeUser:
         self.bot.blocked.discard(self.id)
 
 
+class Faults:
+    """Fault injection for tests: a share of sendMessage calls answered 429 (with retry_after) or 500, every
+    update delivered twice, and hooks that see each call before it runs (e.g. to kill the bot at that point)."""
+
+    def __init__(self) -> None:
+        self.rate_limit_share = 0.0
+        self.retry_after = 1
+        self.server_error_share = 0.0
+        self.deliver_twice = False
+        self.methods = {"sendMessage"}
+        self.random = random.Random(7)
+        self.hooks: list[Callable[[str, dict[str, Any]], None]] = []
+        self.injected = {"429": 0, "500": 0, "redelivered": 0}
+
+    def off(self) -> None:
+        self.rate_limit_share = self.server_error_share = 0.0
+        self.deliver_twice = False
+
+    def pick(self, name: str) -> tuple[int, dict[str, Any]] | None:
+        """The error answer for this call, if one is due."""
+        if name not in self.methods:
+            return None
+        roll = self.random.random()
+        if roll < self.rate_limit_share:
+            self.injected["429"] += 1
+            return 429, {"ok": False, "error_code": 429,
+                         "description": f"Too Many Requests: retry after {self.retry_after}",
+                         "parameters": {"retry_after": self.retry_after}}
+        if roll < self.rate_limit_share + self.server_error_share:
+            self.injected["500"] += 1
+            return 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+        return None
+
+
 class LocalBotAPI:
     """The server. Start it, add a bot, create users, point aiogram at ``base_url``."""
 
@@ -461,18 +615,27 @@ class LocalBotAPI:
         self.port = port
         self.calls: list[Call] = []
         self.webhook_retry_delay = 0.2
+        self.faults = Faults()
         self._bots: dict[str, BotState] = {}
         self._default_token: str | None = None
         self._waiters: list[tuple[Callable[[Call], bool], asyncio.Future[Call]]] = []
         self._runner: web.AppRunner | None = None
         self._client: ClientSession | None = None
         self._closing = False
+        self._now: Callable[[], float] | None = None
+        # method name (lower case) -> (status, body, content type): answered verbatim instead of the Bot API's JSON
+        self.raw_answers: dict[str, tuple[int, str, str]] = {}
         self.app = web.Application()
         self.app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         self.app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         self.app.router.add_post("/sandbox/{token}/send", self._handle_sandbox_send)
         self.app.router.add_post("/sandbox/{token}/press", self._handle_sandbox_press)
         self.app.router.add_get("/sandbox/{token}/chat/{user_id}", self._handle_sandbox_chat)
+        # The chat page (sandbox/web/) and the JSON endpoints behind it.
+        from sandbox.page import ChatPage
+
+        self.page = ChatPage(self)
+        self.page.add_routes(self.app.router)
 
     # ---- lifecycle -------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -491,6 +654,7 @@ class LocalBotAPI:
         self._closing = True
         for bot in self._bots.values():
             bot.wake()  # release long polls so the runner can shut down promptly
+            bot.page_wakeup.set()  # and the chat page's
             if bot.webhook_task:
                 bot.webhook_task.cancel()
                 await asyncio.gather(bot.webhook_task, return_exceptions=True)
@@ -519,8 +683,16 @@ class LocalBotAPI:
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else abs(hash(token)) % 10**9
         user = {"id": bot_id, "is_bot": True, "first_name": first_name, "username": username}
         self._bots[token] = BotState(token, user)
+        if self._now is not None:
+            self._bots[token].now = self._now
         self._default_token = self._default_token or token
         return dict(user)
+
+    def set_clock(self, now: Callable[[], float]) -> None:
+        """Dates messages by `now` (Unix seconds) instead of the real time: the sandbox's clock, once moved."""
+        self._now = now
+        for bot in self._bots.values():
+            bot.now = now
 
     def _bot(self, token: str | None) -> BotState:
         token = token or self._default_token
@@ -539,6 +711,7 @@ class LocalBotAPI:
         chat = {"id": user_id, "type": "private", "first_name": first_name, "last_name": last_name,
                 "username": username}
         bot.chats[user_id] = {k: v for k, v in chat.items() if v is not None}
+        bot.users[user_id] = user
         return FakeUser(self, bot, user)
 
     def add_chat(self, chat_id: int, type: str = "group", title: str | None = None,
@@ -570,6 +743,11 @@ class LocalBotAPI:
     def last_message(self, chat_id: int, *, token: str | None = None) -> dict[str, Any] | None:
         messages = self.sent_messages(chat_id, token=token)
         return messages[-1] if messages else None
+
+    def answer_raw(self, method: str, status: int, body: str, content_type: str = "text/html") -> None:
+        """Answers `method` with a body that is not the Bot API's JSON, as a proxy or an older Bot API server
+        would (e.g. 502 with an HTML page, 404 "page not found"). The call is recorded as failed."""
+        self.raw_answers[method.lower()] = (status, body, content_type)
 
     def clear_calls(self) -> None:
         self.calls.clear()
@@ -617,6 +795,11 @@ class LocalBotAPI:
         if bot is None:
             body = {"ok": False, "error_code": 401, "description": "Unauthorized"}
             return web.json_response(body, status=401)
+        raw_answer = self.raw_answers.get(request.match_info["method"].lower())
+        if raw_answer is not None:
+            status, text, content_type = raw_answer
+            self._record(Call(request.match_info["method"], {}, False, error=text, token=bot.token, status=status))
+            return web.Response(status=status, text=text, content_type=content_type)
         try:
             raw, uploads = await self._read_params(request)
         except ApiError as exc:
@@ -651,6 +834,8 @@ class LocalBotAPI:
         info = next((f for f in bot.files.values() if f["file_path"] == path), None) if bot else None
         if info is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+        if "_data" in info:
+            return web.Response(body=info["_data"])
         return web.Response(body=b"\0" * int(info.get("file_size") or 0))
 
     async def _handle_sandbox_send(self, request: web.Request) -> web.Response:
@@ -660,13 +845,22 @@ class LocalBotAPI:
         body = await request.json()
         user = self.user(int(body["user_id"]), body.get("first_name") or "User", body.get("last_name"),
                          body.get("username"), body.get("language_code"), token=bot.token)
-        # One of: text, contact (the user's own phone: {"phone": "..."}), location ({"latitude", "longitude"}).
-        if "contact" in body:
-            update_id = user.send_contact(str(body["contact"]["phone"]), user_id=user.id)
-        elif "location" in body:
-            update_id = user.send_location(float(body["location"]["latitude"]), float(body["location"]["longitude"]))
-        else:
-            update_id = user.send_text(str(body["text"]))
+        # One of: text, contact (the user's own phone: {"phone": "..."}), location ({"latitude", "longitude"}),
+        # photo ({"data": base64 of the image, "caption": optional}).
+        try:
+            if "contact" in body:
+                update_id = user.send_contact(str(body["contact"]["phone"]), user_id=user.id)
+            elif "location" in body:
+                update_id = user.send_location(float(body["location"]["latitude"]),
+                                               float(body["location"]["longitude"]))
+            elif "photo" in body:
+                photo = body["photo"] or {}
+                data = base64.b64decode(photo["data"], validate=True) if photo.get("data") else None
+                update_id = user.send_photo(photo.get("caption") or None, data=data)
+            else:
+                update_id = user.send_text(str(body["text"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            return web.json_response({"error": f"bad request: {exc}"}, status=400)
         return web.json_response({"update_id": update_id})
 
     async def _handle_sandbox_press(self, request: web.Request) -> web.Response:
@@ -677,15 +871,20 @@ class LocalBotAPI:
         user_id = int(body["user_id"])
         if user_id not in bot.chats:
             return web.json_response({"error": f"unknown user {user_id}"}, status=404)
-        user = FakeUser(self, bot, _user_from_chat(bot.chats[user_id]))
+        known = dict(bot.users.get(user_id) or _user_from_chat(bot.chats[user_id]))
+        if body.get("language_code"):  # the page's language may have changed since the last message
+            known["language_code"] = body["language_code"]
+            bot.users[user_id] = known
+        user = FakeUser(self, bot, known)
         try:
             if "label" in body:
                 update_id = user.press_button(str(body["label"]))
+                query_id = None
             else:
-                update_id = user.press(int(body["message_id"]), str(body["data"]))
+                update_id, query_id = user.press_query(int(body["message_id"]), str(body["data"]))
         except (LookupError, ValueError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        return web.json_response({"update_id": update_id})
+        return web.json_response({"update_id": update_id, "query_id": query_id})
 
     async def _handle_sandbox_chat(self, request: web.Request) -> web.Response:
         bot = self._bots.get(request.match_info["token"])
@@ -707,6 +906,14 @@ class LocalBotAPI:
                 raise ApiError(404, "Not Found")
             params = self._decode_params(method, raw, uploads or {})
             chat_id = params.get("chat_id")
+            for hook in list(self.faults.hooks):
+                hook(name, params)
+            injected = self.faults.pick(name)
+            if injected is not None:
+                status, body = injected
+                self._record(Call(name, params, False, error=body["description"], chat_id=chat_id, token=token,
+                                  status=status))
+                return status, body
             if name == "answerCallbackQuery" and params.get("callback_query_id") in bot.callbacks:
                 chat_id = bot.callbacks[params["callback_query_id"]]["chat_id"]
             result = await self._execute(bot, name, method, params)
@@ -828,6 +1035,7 @@ class LocalBotAPI:
                 bot.reply_keyboards[chat["id"]] = markup
             elif "remove_keyboard" in markup:
                 bot.reply_keyboards[chat["id"]] = None
+            bot.touch(chat["id"])
         return copy.deepcopy(message)
 
     def _photo(self, bot: BotState, photo: Any) -> list[dict[str, Any]]:
@@ -838,7 +1046,9 @@ class LocalBotAPI:
             return [{k: known[k] for k in ("file_id", "file_unique_id", "file_size")} | {"width": 1280,
                                                                                          "height": 960}]
         size = int(photo.get("size", 0)) if isinstance(photo, dict) else 0
-        return [bot.new_file("photo", size // div, width=w, height=w * 3 // 4)
+        data = photo.pop("data", None) if isinstance(photo, dict) else None
+        # Every size shares the uploaded bytes: the page shows the picture the bot sent, not a thumbnail.
+        return [bot.new_file("photo", size // div, data=data, width=w, height=w * 3 // 4)
                 for div, w in ((16, 90), (4, 320), (1, 1280))]
 
     def _file(self, bot: BotState, kind: str, value: Any) -> dict[str, Any]:
@@ -849,7 +1059,8 @@ class LocalBotAPI:
             return {k: known[k] for k in ("file_id", "file_unique_id", "file_size")}
         upload = value if isinstance(value, dict) else {}
         extra = {"file_name": upload.get("filename"), "mime_type": upload.get("content_type")}
-        return bot.new_file(kind, int(upload.get("size", 0)), **{k: v for k, v in extra.items() if v})
+        return bot.new_file(kind, int(upload.get("size", 0)), data=upload.pop("data", None),
+                            **{k: v for k, v in extra.items() if v})
 
     def _target(self, bot: BotState, params: dict[str, Any], not_found: str) -> dict[str, Any] | None:
         if "inline_message_id" in params:
@@ -881,7 +1092,8 @@ class LocalBotAPI:
                 message.pop(key, None)
             else:
                 message[key] = value
-        message["edit_date"] = int(time.time())
+        message["edit_date"] = int(bot.now())
+        bot.touch(message["chat"]["id"])
         return copy.deepcopy(message)
 
     # Method handlers are looked up as _m_<canonical method name>.
@@ -896,6 +1108,9 @@ class LocalBotAPI:
             bot.allowed_updates = list(params["allowed_updates"])
         offset = int(params.get("offset", 0))
         if offset > 0:  # acknowledges every update below offset, as Telegram does
+            if self.faults.deliver_twice:
+                bot.redeliver += [u for u in bot.queue if u["update_id"] < offset
+                                  and u["update_id"] not in bot.redelivered]
             bot.queue = [u for u in bot.queue if u["update_id"] >= offset]
         elif offset < 0:
             bot.queue = bot.queue[offset:]
@@ -904,6 +1119,11 @@ class LocalBotAPI:
         while True:
             event = bot.wakeup
             pending = bot.deliverable()
+            if bot.redeliver:  # a second delivery, whatever the offset says (what a duplicate looks like)
+                again, bot.redeliver = bot.redeliver, []
+                bot.redelivered.update(u["update_id"] for u in again)
+                self.faults.injected["redelivered"] += len(again)
+                pending = again + pending
             remaining = deadline - time.monotonic()
             if pending or remaining <= 0 or self._closing or bot.webhook is not None:
                 return copy.deepcopy(pending[:limit])
@@ -965,11 +1185,13 @@ class LocalBotAPI:
     async def _m_deleteMessage(self, bot: BotState, params: dict[str, Any]) -> Any:
         self._target(bot, params, "Bad Request: message to delete not found")
         del bot.messages[params["chat_id"]][params["message_id"]]
+        bot.touch(params["chat_id"])
         return True
 
     async def _m_deleteMessages(self, bot: BotState, params: dict[str, Any]) -> Any:
         for message_id in params["message_ids"]:
             bot.messages.get(params["chat_id"], {}).pop(message_id, None)
+        bot.touch(params["chat_id"])
         return True
 
     async def _m_answerCallbackQuery(self, bot: BotState, params: dict[str, Any]) -> Any:
@@ -977,6 +1199,8 @@ class LocalBotAPI:
         if entry is None or entry["answer"] is not None:
             raise ApiError(400, CALLBACK_ERROR)
         entry["answer"] = dict(params)
+        bot.touch(entry["chat_id"])
+        bot.answers.append((bot.version, params["callback_query_id"], dict(params)))
         return True
 
     @staticmethod
@@ -1012,7 +1236,7 @@ class LocalBotAPI:
         info = bot.files.get(params["file_id"])
         if info is None:
             raise ApiError(400, "Bad Request: invalid file_id")
-        return dict(info)
+        return {k: v for k, v in info.items() if not k.startswith("_")}
 
     # ---- webhook delivery --------------------------------------------------------------------------------
     def _ensure_webhook_task(self, bot: BotState) -> None:
@@ -1029,6 +1253,10 @@ class LocalBotAPI:
                 continue
             if await self._post_update(bot, bot.webhook, pending[0]):
                 bot.queue = [u for u in bot.queue if u is not pending[0]]
+                if self.faults.deliver_twice and pending[0]["update_id"] not in bot.redelivered:
+                    bot.redelivered.add(pending[0]["update_id"])
+                    self.faults.injected["redelivered"] += 1
+                    await self._post_update(bot, bot.webhook, pending[0])
             else:
                 await asyncio.sleep(self.webhook_retry_delay)
 
@@ -1081,11 +1309,18 @@ async def _read_multipart(reader: MultipartReader) -> tuple[dict[str, Any], dict
         if name is None:
             continue
         if getattr(part, "filename", None) is not None:
+            chunks: list[bytes] = []
             size = 0
             while chunk := await part.read_chunk():  # type: ignore[union-attr]
                 size += len(chunk)
-            uploads[name] = {"_upload": True, "filename": part.filename, "size": size,  # type: ignore[union-attr]
-                             "content_type": part.headers.get("Content-Type")}
+                if size <= KEEP_UPLOAD_BYTES:
+                    chunks.append(chunk)
+            # aiohttp (so aiogram) percent-encodes file names in the form; Telegram shows them decoded.
+            filename = unquote(part.filename or "")  # type: ignore[union-attr]
+            uploads[name] = {"_upload": True, "filename": filename, "size": size,
+                             "content_type": part.headers.get("Content-Type")}  # type: ignore[union-attr]
+            if size <= KEEP_UPLOAD_BYTES:
+                uploads[name]["data"] = b"".join(chunks)  # taken out into the file store when the send succeeds
         else:
             fields[name] = await part.text()  # type: ignore[union-attr]
     return fields, uploads
