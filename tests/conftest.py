@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import app  # noqa: F401  (first: aiogram's types then build on first use, as in fieldbot; app/deferred_models.py)
 from bot.config import Settings, load_settings
 from bot.services.clock import system_clock
 from bot.services.onboarding import OnboardingService
@@ -17,6 +18,7 @@ from bot.services.org_import import OrgImporter
 from sandbox.botapi import LocalBotAPI
 from storage.uow import UnitOfWork
 from tests.support.harness import BOT_USERNAME, TOKEN, BotUnderTest, Chat
+from tests.support.services import REDIS, require
 
 DEMO_ORG = Path(__file__).resolve().parents[1] / "bot" / "data" / "demo_org.yaml"
 # Random start: Redis keeps conversation state across test runs, so ids must not repeat between runs.
@@ -26,6 +28,20 @@ _user_ids = itertools.count(random.randrange(10**6, 10**12))
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'fieldbot.sqlite3'}"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """Redis as a fresh start leaves it: an empty script cache (what broke aiogram's lock release, issue 7).
+
+    A plain (not async) fixture, so a test may ask for it with request.getfixturevalue() while its loop runs."""
+    require("Redis", REDIS)
+    from redis import Redis
+
+    url = f"redis://{REDIS[0]}:{REDIS[1]}/0"
+    with Redis.from_url(url) as client:
+        client.script_flush()
+    return url
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from sqlmodel import select
 from bot.domain.playbook import default_playbook
 from bot.i18n import make_i18n
 from bot.services.activities import ActivityService
-from handlers.activities import money
 from storage.models import Activity, ActivityDecision, ActivityLead, ActivityReceipt, AuditLog, Customer, OrgUnit
 from storage.uow import UnitOfWork
 from tests.conftest import People
 from tests.support.harness import BotUnderTest, Chat, text_of
+from ui.activities import money
 
 I18N = make_i18n("zh_CN")
 FUTURE = "2030-12-05 14:00"
@@ -135,7 +135,7 @@ async def test_request_three_levels_results_evaluation(people: People, running_b
             [t("✅ Approve", lang), t("❌ Reject", lang), t("✏️ Ask for changes", lang)]
     assert not c.region.inline_buttons()  # the region waits its turn
     if lang == "zh-hans":
-        assert "有一项行销活动等待您审批" in c.specialist.texts()[-1]  # i18n-ok
+        assert "您有一条行销活动申请待审批" in c.specialist.texts()[-1]  # i18n-ok
 
     old_card = running_bot.api.sent_messages(c.marketing.id)[-1]
     old_approve = c.marketing.inline_buttons()[0][1]
@@ -365,7 +365,11 @@ async def test_lists_and_scope(people: People, running_bot: BotUnderTest, lang: 
     mine = text_of(await c.requester.send("/activities"))
     assert t("My requests:", lang) in mine and f"#{activity.id}" in mine and t("Waiting for approval", lang) in mine
     assert t("Waiting for you:", lang) not in mine
-    assert f"{pb('kpis', 'promotion', lang)} 0" in mine  # pending doesn't count toward the quarter
+    # pending doesn't count toward the quarter; the counts are joined with the translated list separator
+    held = t("{kpi} {count}", lang).format(kpi=pb("kpis", "promotion", lang), count=0)
+    assert held + t(", ", lang) in mine
+    if lang == "zh-hans":
+        assert f"{pb('kpis', 'promotion', lang)}0次、" in mine  # i18n-ok
     waiting = text_of(await c.specialist.send(t("📋 Activities", lang)))
     assert t("Waiting for you:", lang) in waiting and f"#{activity.id}" in waiting
     assert f"#{activity.id}" not in text_of(await c.region.send("/activities"))  # not its turn yet

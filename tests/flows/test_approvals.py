@@ -3,18 +3,19 @@ change nothing (stale, repeated, forged, replayed, someone else's)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 
 import pytest
-from aiogram import Bot, Dispatcher
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from aiogram import Bot
+from sqlalchemy import text
 from sqlmodel import select
 
-from bot import runner
+from app import runner
+from app.intake import Intake
+from app.scheduler import Background, start_scheduler
 from bot.config import Settings
-from bot.i18n import make_i18n
-from bot.scheduler import approval_watch, start_scheduler
-from handlers.activities import ApprovalCb, stamp
+from pushes.approval_watch import approval_watch
 from storage.models import Activity, AuditLog
 from tests.conftest import People
 from tests.flows.test_activities import (
@@ -27,7 +28,9 @@ from tests.flows.test_activities import (
     t,
     tap_delivered_twice,
 )
+from tests.flows.test_scheduled_pushes import SHANGHAI
 from tests.support.harness import BotUnderTest, text_of
+from ui.activities import ApprovalCb, stamp
 
 
 async def audit_of(runner: BotUnderTest, activity_id: int) -> list[AuditLog]:
@@ -171,14 +174,15 @@ async def test_reminder_then_escalation(people: People, running_bot: BotUnderTes
     assert activity.id is not None and activity.step_started_at is not None
     bot = running_bot.bot
     assert bot is not None
-    i18n = make_i18n("zh_CN")
     start = activity.step_started_at
 
-    report = await approval_watch(running_bot.sessionmaker, bot, i18n, lambda: start + timedelta(hours=23))
+    report = await approval_watch(running_bot.sessionmaker, lambda: start + timedelta(hours=23))
+    await running_bot.pushes_sent()
     assert (report.reminded, report.escalated) == (0, 0)
 
     before = len(c.region.texts())
-    report = await approval_watch(running_bot.sessionmaker, bot, i18n, lambda: start + timedelta(hours=25))
+    report = await approval_watch(running_bot.sessionmaker, lambda: start + timedelta(hours=25))
+    await running_bot.pushes_sent()
     assert (report.reminded, report.escalated, report.messages) == (1, 0, 2)
     for approver in (c.specialist, c.marketing):
         assert t("⏰ Reminder: this activity request has been waiting for your decision for {hours} hours.",
@@ -188,10 +192,12 @@ async def test_reminder_then_escalation(people: People, running_bot: BotUnderTes
     stored = await row(running_bot, activity.id)
     assert stored.reminded_at is not None and stored.escalated_at is None
 
-    report = await approval_watch(running_bot.sessionmaker, bot, i18n, lambda: start + timedelta(hours=26))
+    report = await approval_watch(running_bot.sessionmaker, lambda: start + timedelta(hours=26))
+    await running_bot.pushes_sent()
     assert report.messages == 0  # one reminder per step
 
-    report = await approval_watch(running_bot.sessionmaker, bot, i18n, lambda: start + timedelta(hours=49))
+    report = await approval_watch(running_bot.sessionmaker, lambda: start + timedelta(hours=49))
+    await running_bot.pushes_sent()
     assert (report.reminded, report.escalated) == (0, 1)
     for upper in (c.region, c.marcom):
         assert t("⚠️ Escalated to you: this activity request has been waiting at {level} for {hours} hours. "
@@ -204,12 +210,14 @@ async def test_reminder_then_escalation(people: People, running_bot: BotUnderTes
     actions = [entry.action for entry in await audit_of(running_bot, activity.id)]
     assert actions[-2:] == ["activity.remind", "activity.escalate"]
 
-    report = await approval_watch(running_bot.sessionmaker, bot, i18n, lambda: start + timedelta(hours=80))
+    report = await approval_watch(running_bot.sessionmaker, lambda: start + timedelta(hours=80))
+    await running_bot.pushes_sent()
     assert report.messages == 0  # escalated once
 
     # Deciding starts the next step's clock afresh: the region is not overdue at once.
     await c.specialist.tap(t("✅ Approve", lang))
-    report = await approval_watch(running_bot.sessionmaker, bot, i18n, lambda: start + timedelta(hours=23))
+    report = await approval_watch(running_bot.sessionmaker, lambda: start + timedelta(hours=23))
+    await running_bot.pushes_sent()
     assert report.messages == 0
     [stored] = await activity_rows(running_bot)
     assert (stored.step_index, stored.reminded_at, stored.escalated_at) == (1, None, None)
@@ -226,13 +234,15 @@ async def test_watch_asks_for_results_after_the_activity(people: People, running
     bot = running_bot.bot
     assert bot is not None
     after = activity.starts_at + timedelta(hours=3)
-    report = await approval_watch(running_bot.sessionmaker, bot, make_i18n("zh_CN"), lambda: after)
+    report = await approval_watch(running_bot.sessionmaker, lambda: after)
+    await running_bot.pushes_sent()
     assert (report.results_asked, report.messages) == (1, 1)
     assert c.requester.texts()[-1] == t("Activity #{id} has taken place. Please report its results: attendance, "
                                         "leads, orders and the actual expenses with receipt photos.",
                                         lang).format(id=activity.id)
     assert c.requester.inline_buttons() == [(t("📝 Report results", lang), f"ares:{activity.id}")]
-    report = await approval_watch(running_bot.sessionmaker, bot, make_i18n("zh_CN"), lambda: after)
+    report = await approval_watch(running_bot.sessionmaker, lambda: after)
+    await running_bot.pushes_sent()
     assert report.results_asked == 0
 
 
@@ -298,7 +308,8 @@ async def test_escalation_reaches_the_level_above_and_shows_in_the_history(peopl
     bot = running_bot.bot
     assert bot is not None
     at = activity.step_started_at + timedelta(hours=50)
-    await approval_watch(running_bot.sessionmaker, bot, make_i18n("zh_CN"), lambda: at)
+    await approval_watch(running_bot.sessionmaker, lambda: at)
+    await running_bot.pushes_sent()
     escalated = t("⚠️ Escalated to you: this activity request has been waiting at {level} for {hours} hours. "
                   "Please follow up with them.", lang).format(level=t("Market department", lang), hours=50)
     for upper in (c.region, c.marcom):
@@ -336,36 +347,66 @@ async def test_watch_goes_on_past_an_activity_that_fails(people: People, running
     assert bot is not None
     before = len(c.marketing.texts())
     at = fine.step_started_at + timedelta(hours=25)
-    report = await approval_watch(running_bot.sessionmaker, bot, make_i18n("zh_CN"), lambda: at)
-    assert (report.reminded, report.messages) == (2, 2)  # both due; only the good one's two messages went out
+    report = await approval_watch(running_bot.sessionmaker, lambda: at)
+    await running_bot.pushes_sent()
+    assert (report.reminded, report.messages) == (2, 4)  # both due, two approvers each; the broken one can't be drawn
     new = c.marketing.texts()[before:]
     assert len(new) == 1 and f"#{fine.id}" in new[0] and new[0].startswith("⏰ Reminder")
     assert (await row(running_bot, fine.id)).reminded_at is not None
+    async with running_bot.sessionmaker() as session:  # the broken card's rows failed, with the reason kept
+        failed = (await session.execute(text(
+            "SELECT COUNT(*) FROM outbox WHERE status = 'failed' AND params LIKE :id"),
+            {"id": f'%"activity_id": {broken.id},%'})).scalar_one()
+    assert failed == 2
+
+
+async def test_the_running_scheduler_sends_the_reminder(people: People, running_bot: BotUnderTest) -> None:
+    """The watch run by APScheduler itself, not called by the test: its job body was once an object with an async
+    __call__, which APScheduler ran in a thread, making a coroutine nobody awaited. No reminder, digest or greeting
+    was ever sent by a running bot, and every test that called the job bodies directly passed."""
+    c = await cast(people, "en")
+    activity = await submitted(c, running_bot)
+    assert activity.id is not None and activity.step_started_at is not None
+    later = activity.step_started_at + timedelta(hours=25)
+    scheduler = start_scheduler(running_bot.sessionmaker, lambda: later, SHANGHAI, every_minutes=60)
+    try:
+        scheduler.modify_job("approval_watch", next_run_time=datetime.now(SHANGHAI))
+        for _ in range(200):
+            if (await row(running_bot, activity.id)).reminded_at is not None:
+                break
+            await asyncio.sleep(0.05)
+        await running_bot.pushes_sent()
+    finally:
+        scheduler.shutdown(wait=False)
+    assert (await row(running_bot, activity.id)).reminded_at is not None
+    for approver in (c.specialist, c.marketing):
+        assert t("⏰ Reminder: this activity request has been waiting for your decision for {hours} hours.",
+                 "en").format(hours=25) in approver.texts()[-1]
 
 
 async def test_running_the_bot_starts_the_approval_watch(settings: Settings,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    started: list[AsyncIOScheduler] = []
+    started: list[Background] = []
     seen: dict[str, object] = {}
 
-    def spy(*args: object, **kwargs: object) -> AsyncIOScheduler:
-        scheduler = start_scheduler(*args, **kwargs)  # type: ignore[arg-type]
-        started.append(scheduler)
-        return scheduler
+    class Spy(Background):
+        def start(self) -> None:
+            super().start()
+            started.append(self)
 
-    async def fake_polling(dispatcher: Dispatcher, bot: Bot, _settings: Settings) -> None:
-        [scheduler] = started
-        job = scheduler.get_job("approval_watch")
-        seen.update(running=scheduler.running, func=job.func if job else None,
+    async def fake_serve(intake: Intake, bot: Bot, _settings: Settings, _webhook_url: str | None) -> None:
+        [background] = started
+        job = background.scheduler.get_job("approval_watch")
+        seen.update(running=background.scheduler.running, func=job.func.__wrapped__ if job else None,
                     interval=job.trigger.interval if job else None)
         await bot.session.close()
 
-    monkeypatch.setattr(runner, "start_scheduler", spy)
-    monkeypatch.setattr(runner, "polling", fake_polling)
+    monkeypatch.setattr(runner, "Background", Spy)
+    monkeypatch.setattr(runner, "serve", fake_serve)
     await runner.run_bot(settings)
     assert seen == {"running": True, "func": approval_watch,
                     "interval": timedelta(minutes=settings.approval_watch_minutes)}
-    assert not started[0].running  # stopped with the bot
+    assert not started[0].scheduler.running  # stopped with the bot
 
 
 @pytest.mark.parametrize("lang", ["zh-hans", "en"])

@@ -16,8 +16,8 @@ from tests.support.harness import BotUnderTest, Chat, text_of
 
 TEXTS = {
     "zh_CN": {"lang": "zh-hans", "province": "✅ 河北", "submit": "✅ 提交", "asks_name": "意见领袖的姓名",  # i18n-ok
-              "done": "意见领袖登记成功", "bad_int": "请输入大于零的整数", "bad_phone": "手机号",  # i18n-ok
-              "duplicate": "已是本经销商的意见领袖", "menu": "⭐ 新增意见领袖", "not_found": "未找到"},  # i18n-ok
+              "done": "意见领袖登记成功", "bad_int": "请输入大于0的整数", "bad_phone": "电话号码格式不正确",  # i18n-ok
+              "duplicate": "已登记为本店的用户意见领袖", "menu": "⭐ 新增意见领袖", "not_found": "未找到"},  # i18n-ok
     "en": {"lang": "en", "province": "✅ Hebei", "submit": "✅ Submit", "asks_name": "opinion leader's name",
            "done": "Opinion leader registered", "bad_int": "whole number greater than zero",
            "bad_phone": "phone number doesn't look valid", "duplicate": "already belongs to an opinion leader",

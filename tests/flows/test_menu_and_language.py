@@ -122,3 +122,23 @@ async def test_failing_set_my_commands_is_logged_not_fatal(api: LocalBotAPI, set
         assert "only for the truck dealer network" in text_of(await chat.send("hi"))
     finally:
         await runner.stop()
+
+
+@pytest.mark.parametrize("status, body, content_type", [
+    (502, "<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"),  # a proxy in front of the Bot API
+    (404, "404 page not found", "text/plain"),  # a Bot API server without the method
+])
+async def test_set_my_commands_answered_without_telegram_json_is_logged_not_fatal(
+        api: LocalBotAPI, settings, caplog: pytest.LogCaptureFixture, status: int, body: str,
+        content_type: str) -> None:
+    api.answer_raw("setMyCommands", status, body, content_type)
+    runner = BotUnderTest(api, settings)
+    with caplog.at_level(logging.WARNING):
+        await runner.start()
+    try:
+        assert "setMyCommands failed" in caplog.text
+        assert [c.status for c in api.calls if c.method == "setMyCommands"] == [status]
+        chat = People(runner).user("Eve", "en")
+        assert "only for the truck dealer network" in text_of(await chat.send("hi"))
+    finally:
+        await runner.stop()

@@ -21,8 +21,9 @@ async def staff_by_tg(runner: BotUnderTest, tg_user_id: int) -> Staff | None:
 @pytest.mark.parametrize(
     ("language_code", "expects"),
     [
-        ("zh-hans", ["欢迎使用 fieldbot", "销售顾问", "请点击下方按钮分享您的手机号", "您已注册为", "👤 我的信息"]),
-        ("zh-cn", ["欢迎使用 fieldbot", "销售顾问", "您已注册为", "🌐 语言"]),
+        ("zh-hans", ["欢迎使用 fieldbot", "销售顾问", "请点击下方按钮分享您的手机号", "您已注册成功，身份为",
+                     "👤 我的信息"]),
+        ("zh-cn", ["欢迎使用 fieldbot", "销售顾问", "您已注册成功，身份为", "🌐 语言"]),
         ("zh", ["欢迎使用 fieldbot"]),
         ("en", ["Welcome to fieldbot", "Sales consultant", "share your phone number", "You are now registered",
                 "👤 My profile"]),
@@ -73,7 +74,7 @@ async def test_wrong_code_and_stranger(people: People, running_bot: BotUnderTest
     assert await staff_by_tg(running_bot, chat.id) is None
 
     refusal = text_of(await chat.send("show me the customers"))
-    assert "仅供商用车经销商网络内部使用" in refusal and "only for the truck dealer network" in refusal
+    assert "仅供本品牌经销商网络内部使用" in refusal and "only for the truck dealer network" in refusal
     refusal_start = text_of(await chat.send("/start"))
     assert refusal_start == refusal
 
@@ -152,7 +153,7 @@ async def test_restart_mid_onboarding_resumes(people: People, running_bot: BotUn
     await chat.send(f"/start {code}")
     await running_bot.restart()
     done = await chat.share_contact("13933334444", first_name="Restart")
-    assert "您已注册为唐山远航汽车销售的总经理/品牌经理" in text_of(done)  # i18n-ok
+    assert "您已注册成功，身份为唐山远航汽车销售的总经理/品牌经理" in text_of(done)  # i18n-ok
     staff = await staff_by_tg(running_bot, chat.id)
     assert staff is not None and staff.role == "dealer_gm"
 

@@ -15,20 +15,17 @@ from storage.uow import UnitOfWork
 from tests.conftest import DEMO_ORG, People
 from tests.support.databases import fresh_postgres
 from tests.support.harness import BOT_USERNAME, TOKEN, BotUnderTest, text_of
-from tests.support.services import REDIS, require
 
 
 @pytest.mark.parametrize("with_redis", [False, True], ids=["postgres", "postgres+redis"])
-async def test_onboarding_with_restart(api: LocalBotAPI, with_redis: bool) -> None:
-    if with_redis:
-        require("Redis", REDIS)
+async def test_onboarding_with_restart(api: LocalBotAPI, with_redis: bool, request: pytest.FixtureRequest) -> None:
+    redis_url = request.getfixturevalue("redis_url") if with_redis else None
     async with fresh_postgres() as url:
         engine = make_engine(url)
         await migrate.upgrade(engine)
         await engine.dispose()
         settings = load_settings(bot_token=TOKEN, database_url=url, telegram_api_base=api.base_url,
-                                 bot_username=BOT_USERNAME, redis_url=f"redis://{REDIS[0]}:{REDIS[1]}/0"
-                                 if with_redis else None, _env_file=None)
+                                 bot_username=BOT_USERNAME, redis_url=redis_url, _env_file=None)
         runner = BotUnderTest(api, settings)
         await runner.start()
         try:

@@ -19,7 +19,7 @@ from tests.flows.test_customers import tap_delivered_twice
 from tests.support.harness import BotUnderTest, Chat, text_of
 
 TEXTS = {
-    "zh_CN": {"lang": "zh-hans", "menu": "💰 销售提报", "yesterday": "昨天", "no_referral": "无推荐",  # i18n-ok
+    "zh_CN": {"lang": "zh-hans", "menu": "💰 售车提报", "yesterday": "昨天", "no_referral": "无推荐人",  # i18n-ok
               "submit": "✅ 提交", "bad_trucks": "请输入车辆台数", "simple": "一般交车仪式",  # i18n-ok
               "grand": "隆重交车仪式", "meeting": "可穿插会议同时举行", "hotel": "在具备规模的酒店举行",  # i18n-ok
               "maintain": "关系维系", "another_day": "📅 其他日期", "future": "不能晚于今天",  # i18n-ok
@@ -32,7 +32,7 @@ TEXTS = {
            "hotel": "Held in a hotel of suitable size", "maintain": "Relationship maintenance",
            "another_day": "📅 Another day", "future": "can't be in the future", "not_found": "Not found",
            "no_match": "/newcustomer", "tx": "TX", "gtl": "TX tractor GTL", "vt": "New VT",
-           "vt_flatbed": "VT new 5-series flatbed", "today": "Today, {day}"},
+           "vt_flatbed": "VT new 5-series flatbed", "today": "Today ({day})"},
 }
 
 
@@ -162,6 +162,25 @@ async def test_unit_sixty_trucks_grand_ceremony_with_calendar(people: People, ru
 
 
 @pytest.mark.parametrize("locale", ["zh_CN", "en"])
+async def test_unit_buying_more_trucks_never_gets_a_smaller_ceremony(people: People, running_bot: BotUnderTest,
+                                                                     locale: str) -> None:
+    texts = TEXTS[locale]
+    chat, unit, staff = await dealer_chat(people, running_bot, locale, "13911114409")
+    await add_customer(running_bot, unit, staff, "Jicheng Transport Co", "unit", "13600009999")
+    for trucks in ("3", "6"):  # 3 trucks: grand by nature; 6 trucks must not fall to simple
+        await chat.send("/sale")
+        await chat.tap("Jicheng Transport Co · Zhengding")
+        await chat.tap(texts["tx"])
+        await chat.tap(texts["gtl"])
+        await chat.send(trucks)
+        await chat.tap(texts["no_referral"])
+        await chat.tap(texts["yesterday"])
+        done = text_of(await chat.tap(texts["submit"]))
+        assert texts["grand"] in done and texts["hotel"] in done and texts["simple"] not in done, done
+    assert [(sale.trucks, sale.ceremony_tier) for sale in await sales(running_bot)] == [(3, "grand"), (6, "grand")]
+
+
+@pytest.mark.parametrize("locale", ["zh_CN", "en"])
 async def test_flatbed_referral_counts_for_the_leader(people: People, running_bot: BotUnderTest, locale: str) -> None:
     texts = TEXTS[locale]
     chat, unit, staff = await dealer_chat(people, running_bot, locale, "13911114403")
@@ -180,7 +199,7 @@ async def test_flatbed_referral_counts_for_the_leader(people: People, running_bo
 
     [sale] = await sales(running_bot)
     assert (sale.leader_id, sale.reward_multiplier, sale.vehicle_type) == (leader.id, "1.3", "flatbed")
-    assert sale.ceremony_tier == "simple"  # 6 to 20 trucks
+    assert sale.ceremony_tier == "moderate"  # 6 to 20 trucks count as simple, but the nature's moderate is larger
 
     # A tractor referral counts at the normal rate: 10 × 1.3 + 2 × 1.0 = 15 this quarter.
     await chat.send("/sale")
@@ -260,6 +279,8 @@ async def test_other_dealers_rows_are_refused(people: People, running_bot: BotUn
     asking = running_bot.api.sent_messages(chat.id)[-1]
     assert await chat.press(asking, SaleStep(step="customer", value=str(foreign_customer.id)).pack()) == []
     assert "Not found" in last_alert(running_bot)
+    assert await chat.press(asking, SaleStep(step="customer", value="9" * 40).pack()) == []
+    assert "Not found" in last_alert(running_bot)
     await chat.send("Near")
     await chat.tap("Near By · Zhengding")
     await chat.tap("TX")
@@ -269,6 +290,10 @@ async def test_other_dealers_rows_are_refused(people: People, running_bot: BotUn
     asking = running_bot.api.sent_messages(chat.id)[-1]
     assert await chat.press(asking, SaleStep(step="leader", value=str(foreign_leader.id)).pack()) == []
     assert "Not found" in last_alert(running_bot)
+    # ids too large for a database integer are not found either (SQLite raised OverflowError on them)
+    for huge in ("1" * 40, str(2**63), "-1", "١٢"):
+        assert await chat.press(asking, SaleStep(step="leader", value=huge).pack()) == []
+        assert "Not found" in last_alert(running_bot)
     assert await sales(running_bot) == []
 
 

@@ -14,11 +14,11 @@ from tests.support.harness import BotUnderTest, Chat, text_of
 
 TEXTS = {
     "zh_CN": {"lang": "zh-hans", "kind": "配件店", "skip": "跳过位置", "submit": "✅ 提交",  # i18n-ok
-              "done": "信息站", "asks_name": "信息站名称", "bad_phone": "手机号",  # i18n-ok
-              "use_buttons": "请使用按钮", "menu": "📡 新增信息站"},  # i18n-ok
+              "done": "信息站", "asks_name": "信息站名称", "bad_phone": "电话号码格式不正确",  # i18n-ok
+              "use_buttons": "请点击按钮选择", "menu": "📡 新增信息站"},  # i18n-ok
     "en": {"lang": "en", "kind": "Parts shop", "skip": "Skip location", "submit": "✅ Submit",
            "done": "Information station No.", "asks_name": "station's name",
-           "bad_phone": "phone number doesn't look valid", "use_buttons": "Please use the buttons",
+           "bad_phone": "phone number doesn't look valid", "use_buttons": "Please choose one of the buttons",
            "menu": "📡 New information station"},
 }
 

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from conversations.customer_card import CustomerAction
 from storage.models import Customer, InfoStation, OpinionLeader, Sale, Staff
 from tests.conftest import People
 from tests.flows.test_customers import create_customer, customers_named, tap_data
 from tests.flows.test_visits import SHIJIAZHUANG, today_local, vpick
 from tests.support.harness import BotUnderTest, text_of
+from ui.customers import CustomerAction
 
 
 async def seed_other_work(runner: BotUnderTest, staff: Staff, customer: Customer) -> None:
@@ -34,9 +34,11 @@ async def seed_other_work(runner: BotUnderTest, staff: Staff, customer: Customer
 
 
 @pytest.mark.parametrize(("language_code", "expects"), [
-    ("zh-hans", ["今日", "待跟进客户（2）", "已逾期", "拜访：1（1 次已核实）", "售出台数：7",  # i18n-ok
-                 "意见领袖：1", "信息站：1", "新增客户：2"]),  # i18n-ok
-    ("en", ["Today", "Follow-ups due (2)", "(overdue)", "Visits: 1 (1 verified)", "Trucks sold: 7",
+    ("zh-hans", ["今日", "待跟进客户（2）", "已逾期", "客户拜访：1次（已核实0次）", "售车：7台",  # i18n-ok
+                 "仅记录位置（未核实）的拜访：1次",  # i18n-ok: the customer's first location is only recorded
+                 "用户意见领袖：1人", "信息站：1家", "新增客户：2个"]),  # i18n-ok
+    ("en", ["Today", "Follow-ups due (2)", "(overdue)", "Visits: 1 (0 verified)", "Trucks sold: 7",
+            "Visits with the location only recorded (not verified): 1",
             "Opinion leaders: 1", "Information stations: 1", "New customers: 2"]),
 ])
 async def test_today_lists_due_follow_ups_and_numbers(people: People, running_bot: BotUnderTest,
@@ -73,6 +75,11 @@ async def test_today_lists_due_follow_ups_and_numbers(people: People, running_bo
         assert fragment in today
     assert "Due Today" in today and "Overdue One" in today and "Not Mine" not in today
     assert today.index("Overdue One") < today.index("Due Today")
+    if language_code.startswith("zh"):
+        # the joined follow-up line is a message of its own, in Chinese punctuation
+        line = next(row for row in today.splitlines() if "Overdue One" in row)
+        assert line.startswith("• Overdue One，") and "：" in line and line.endswith("（已逾期）"), line  # i18n-ok
+        assert "," not in line and ":" not in line, line
     buttons = [data for _label, data in chat.inline_buttons()]
     visit_due = CustomerAction(action="visit", id=due.id).pack()  # type: ignore[arg-type]
     assert visit_due in buttons

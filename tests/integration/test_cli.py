@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import func, select
 from typer.testing import CliRunner
 
-from bot.cli import DEMO_FILE, app
+from app.cli import DEMO_FILE, app
 from storage import migrate
 from storage.engine import make_engine, make_sessionmaker
 from storage.models import Invite, OrgUnit, Staff
@@ -141,3 +141,35 @@ def test_wrong_setting_is_one_clear_line(db: str, monkeypatch: pytest.MonkeyPatc
     assert code == 2
     assert output.strip() == "fieldbot: configuration error: TIMEZONE: unknown time zone 'Nowhere/Land', " \
                              "e.g. Asia/Shanghai"
+
+
+def test_sms_reply_td_opts_the_number_out(db: str) -> None:
+    from storage.models import Customer
+
+    invoke("demo")
+
+    async def add() -> None:
+        engine = make_engine(db)
+        async with make_sessionmaker(engine)() as session:
+            staff = (await session.execute(select(Staff).where(Staff.role == "sales_rep"))).scalars().first()
+            unit = await session.get(OrgUnit, staff.org_unit_id)
+            session.add(Customer(name="Wang", phone="+8613912345678", nature="individual", owner_staff_id=staff.id,
+                                 dealer_unit_id=unit.id, org_path=unit.path))
+            await session.commit()
+        await engine.dispose()
+
+    async def opted_out() -> bool:
+        engine = make_engine(db)
+        async with make_sessionmaker(engine)() as session:
+            customer = (await session.execute(select(Customer))).scalars().one()
+        await engine.dispose()
+        return customer.sms_opt_out_at is not None
+
+    asyncio.run(add())
+    code, output = invoke("sms", "reply", "13912345678", "thanks")
+    assert code == 0 and "nothing changed" in output and not asyncio.run(opted_out())
+    code, output = invoke("sms", "reply", "13912345678", " td ")
+    assert code == 0 and "opted out: 1 customer record" in output, output
+    assert asyncio.run(opted_out())
+    code, output = invoke("schedule-now")
+    assert code == 0 and "greetings" in output and "staff_morning" in output, output

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiogram.fsm.storage.base import StorageKey
 
-from bot.app import fsm_backends, open_storage
+from app.assembly import fsm_backends, open_storage
 from bot.config import load_settings
 from bot.services.org_import import OrgImporter
 from storage import migrate
@@ -19,7 +19,6 @@ from storage.fsm import DatabaseStorage
 from storage.models import Invite
 from storage.uow import UnitOfWork
 from tests.support.databases import fresh_postgres
-from tests.support.services import REDIS, require
 
 DEMO = Path(__file__).resolve().parents[2] / "bot" / "data" / "demo_org.yaml"
 
@@ -119,14 +118,18 @@ async def test_sqlite_is_migrated_on_start(tmp_path: Path) -> None:
         await storage.engine.dispose()
 
 
-async def test_redis_storage_when_configured(tmp_path: Path) -> None:
-    require("Redis", REDIS)
-    from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+async def test_redis_storage_when_configured(tmp_path: Path, redis_url: str) -> None:
+    """Redis holds conversation state; per-user order comes from the intake, so no Redis lock is taken."""
+    from aiogram.fsm.storage.memory import DisabledEventIsolation
+    from aiogram.fsm.storage.redis import RedisStorage
 
-    settings = load_settings(redis_url=f"redis://{REDIS[0]}:{REDIS[1]}/0",
+    from app.deferred_state import DeferredStateStorage
+
+    settings = load_settings(redis_url=redis_url,
                              database_url=f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}", _env_file=None)
     storage, isolation = fsm_backends(settings, make_sessionmaker(make_engine(settings.database_url)))
-    assert isinstance(storage, RedisStorage) and isinstance(isolation, RedisEventIsolation)
+    assert isinstance(storage, DeferredStateStorage) and isinstance(storage.inner, RedisStorage)
+    assert isinstance(isolation, DisabledEventIsolation)
     key = StorageKey(bot_id=1, chat_id=int(uuid.uuid4().int % 10**9), user_id=5)
     try:
         await storage.set_state(key, "Onboarding:contact")
@@ -149,7 +152,7 @@ async def test_fieldbot_run_refuses_unmigrated_postgres_with_one_line(tmp_path: 
     async with fresh_postgres() as url:
         env = {**os.environ, "DATABASE_URL": url, "BOT_TOKEN": "", "REDIS_URL": ""}
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", cwd=tmp_path, env=env,
+            sys.executable, "-m", "app.cli", "run", cwd=tmp_path, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2

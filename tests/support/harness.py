@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.driver import BOT_USERNAME, TOKEN, WAIT_S, BotUnderTest, UpdateTracker
 from sandbox.botapi import FakeUser
-from sandbox.driver import BOT_USERNAME, TOKEN, WAIT_S, BotUnderTest, UpdateTracker
 
 __all__ = ["BOT_USERNAME", "TOKEN", "WAIT_S", "BotUnderTest", "Chat", "UpdateTracker", "text_of"]
 
@@ -47,6 +47,11 @@ class Chat:
                             ) -> list[dict[str, Any]]:
         seen = self._seen()
         return await self._after(self.user.send_location(latitude, longitude, live_period=live_period), seen)
+
+    async def send_fields(self, **fields: Any) -> list[dict[str, Any]]:
+        """Any message by its Message fields, e.g. a forwarded location: location=..., forward_origin=..."""
+        seen = self._seen()
+        return await self._after(self.user.send_message(**fields), seen)
 
     async def send_photo(self, caption: str | None = None) -> list[dict[str, Any]]:
         seen = self._seen()

@@ -3,6 +3,7 @@ versions, the watch, results and evaluation, quarterly counts."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -252,20 +253,17 @@ async def test_this_quarter_follows_the_clock_in_shanghai(sessionmaker: async_se
 
 
 async def test_the_watch_is_scheduled_every_n_minutes(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-    from aiogram import Bot
+    from app.scheduler import start_scheduler
+    from pushes.approval_watch import approval_watch
 
-    from bot.i18n import make_i18n
-    from bot.scheduler import approval_watch, start_scheduler
-
-    bot = Bot(token="123456789:TEST-fieldbot-token-for-tests")
-    scheduler = start_scheduler(sessionmaker, bot, make_i18n("zh_CN"), Clock(NOW), TZ, every_minutes=7)
+    scheduler = start_scheduler(sessionmaker, Clock(NOW), TZ, every_minutes=7)
     try:
         job = scheduler.get_job("approval_watch")
-        assert job is not None and job.func is approval_watch
+        assert job is not None and job.func.__wrapped__ is approval_watch  # type: ignore[attr-defined]
+        assert asyncio.iscoroutinefunction(job.func)  # else APScheduler runs it in a thread, never awaited
         assert job.trigger.interval == timedelta(minutes=7)
     finally:
         scheduler.shutdown(wait=False)
-        await bot.session.close()
 
 
 async def test_requester_is_asked_for_results_once_after_the_activity(

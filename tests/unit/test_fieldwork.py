@@ -42,6 +42,7 @@ def playbook() -> Playbook:
 # --- delivery ceremony ------------------------------------------------------------------------------
 
 BY_NATURE = {"individual": "simple", "individual_business": "moderate", "unit": "grand"}
+TIER_ORDER = ["simple", "moderate", "grand"]
 
 
 @pytest.mark.parametrize("nature", BY_NATURE)
@@ -49,8 +50,25 @@ BY_NATURE = {"individual": "simple", "individual_business": "moderate", "unit": 
     ("trucks", "by_count"),
     [(1, None), (5, None), (6, "simple"), (20, "simple"), (21, "moderate"), (50, "moderate"), (51, "grand")],
 )
-def test_ceremony_tier_boundaries(trucks: int, by_count: str | None, nature: str) -> None:
-    assert ceremony_tier(trucks, nature) == (by_count or BY_NATURE[nature])
+def test_ceremony_tier_is_the_larger_of_nature_and_count(trucks: int, by_count: str | None, nature: str) -> None:
+    expected = BY_NATURE[nature] if by_count is None else max(BY_NATURE[nature], by_count, key=TIER_ORDER.index)
+    assert ceremony_tier(trucks, nature) == expected
+
+
+@pytest.mark.parametrize(
+    ("trucks", "nature", "tier"),
+    [(3, "unit", "grand"), (6, "unit", "grand"), (30, "unit", "grand"),  # the unit never drops below grand
+     (6, "individual_business", "moderate"), (21, "individual_business", "moderate"),
+     (51, "individual_business", "grand"), (6, "individual", "simple"), (21, "individual", "moderate")],
+)
+def test_ceremony_tier_examples(trucks: int, nature: str, tier: str) -> None:
+    assert ceremony_tier(trucks, nature) == tier
+
+
+@pytest.mark.parametrize("nature", BY_NATURE)
+def test_ceremony_tier_never_falls_as_the_order_grows(nature: str) -> None:
+    tiers = [TIER_ORDER.index(ceremony_tier(n, nature)) for n in range(1, 120)]
+    assert tiers == sorted(tiers)
 
 
 def test_ceremony_tier_accepts_enums_and_returns_enum() -> None:
@@ -140,9 +158,9 @@ def test_point_exactly_on_the_radius_is_verified() -> None:
     assert verify_visit_location(TIANANMEN, reported, radius_m).status == "verified"
 
 
-def test_first_location_becomes_known() -> None:
+def test_first_location_becomes_known_and_is_recorded_not_verified() -> None:
     assert verify_visit_location(None, TIANANMEN, 300) == LocationCheck(
-        LocationStatus.VERIFIED, None, becomes_known=True
+        LocationStatus.RECORDED, None, becomes_known=True
     )
 
 

@@ -366,7 +366,7 @@ def test_wrong_version_and_invalid_yaml(tmp_path: Path) -> None:
 def test_broken_playbook_stops_the_bot_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Building the dispatcher loads the playbook: a broken file is reported at start with its line and key,
     not when someone first taps a button that needs it."""
-    from bot.app import build_dispatcher
+    from app.assembly import build_dispatcher
     from bot.config import load_settings
     from storage.engine import make_engine, make_sessionmaker
 

@@ -119,8 +119,20 @@ def test_locale_from_telegram_language_code(code: str | None, locale: str) -> No
 def test_log_lines_never_carry_phone_numbers() -> None:
     import logging
 
-    from bot.logs import MaskPhonesFilter
+    from bot.logs import MaskPersonalData
 
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "contact %s from %s", ("+8613800138000", 42), None)
-    assert MaskPhonesFilter().filter(record) is True
+    assert MaskPersonalData().filter(record) is True
     assert record.getMessage() == "contact +86138****8000 from 42"
+
+
+def test_closest_codes_and_common_ancestor() -> None:
+    from bot.domain.org import closest_codes, common_ancestor_path, unit_id_of
+
+    codes = ["hq", "north", "dlr-shijiazhuang", "dlr-jinan", "dlr-qujing", "dlr-kunming"]
+    assert closest_codes("dlr-shijiazuang", codes) == ["dlr-shijiazhuang"]
+    assert closest_codes("NRTH", codes) == ["north"]
+    assert closest_codes("zzzz", codes) == []
+    assert common_ancestor_path("/1/2/5/9/", "/1/2/5/10/") == "/1/2/5/"
+    assert common_ancestor_path("/1/2/5/9/", "/1/3/6/11/") == "/1/"
+    assert unit_id_of("/1/2/5/") == 5 and unit_id_of("/") is None

@@ -115,7 +115,8 @@ async def test_individual_three_trucks(service: SaleService, uow: FakeUow) -> No
     (2, 3, "grand", "at_hotel"),
     (3, 3, "moderate", "at_dealer_4s_store"),
     (3, 30, "moderate", "at_dealer_4s_store"),
-    (2, 20, "simple", "combined_with_meeting"),
+    (2, 20, "grand", "at_hotel"),  # 20 trucks alone would be simple: a unit never gets less than grand
+    (1, 30, "moderate", "at_dealer_4s_store"),  # an individual buying 30 trucks moves up to moderate
 ])
 async def test_tier_and_checklist(service: SaleService, customer_id: int, trucks: int, tier: str,
                                   first_item: str) -> None:

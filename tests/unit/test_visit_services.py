@@ -13,7 +13,7 @@ from bot.domain.fieldwork import FieldworkError
 from bot.domain.playbook import default_playbook
 from bot.services.customers import CustomerDraft, CustomerService, industries_for, parse_fleet_size, sources_for
 from bot.services.visits import VisitDraft, VisitService
-from storage.models import Customer, OrgUnit, Staff, Visit
+from storage.models import Customer, DuplicateFlag, OrgUnit, Staff, Visit
 
 # 2026-11-27 23:30 UTC is already 28 November in Asia/Shanghai.
 NOW = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)
@@ -52,6 +52,23 @@ class FakeVisits:
         return visit
 
 
+class FakeDuplicates:
+    def __init__(self, customers: FakeCustomers) -> None:
+        self.customers = customers
+        self.rows: list[DuplicateFlag] = []
+
+    async def same_phone_elsewhere(self, phone: str, dealer_unit_id: int) -> list[Customer]:
+        return [c for c in self.customers.rows.values() if c.phone == phone and c.dealer_unit_id != dealer_unit_id]
+
+    async def exists(self, customer_id: int, other_customer_id: int) -> bool:
+        return any((f.customer_id, f.other_customer_id) == (customer_id, other_customer_id) for f in self.rows)
+
+    async def add(self, flag: DuplicateFlag) -> DuplicateFlag:
+        flag.id = len(self.rows) + 1
+        self.rows.append(flag)
+        return flag
+
+
 class FakeAudit:
     def __init__(self) -> None:
         self.actions: list[str] = []
@@ -63,6 +80,7 @@ class FakeAudit:
 class FakeUow:
     def __init__(self) -> None:
         self.customers = FakeCustomers()
+        self.duplicates = FakeDuplicates(self.customers)
         self.visits = FakeVisits()
         self.audit = FakeAudit()
 
@@ -93,9 +111,9 @@ def draft(token: str = "t1", **changes: Any) -> VisitDraft:
     return VisitDraft(**(values | changes))
 
 
-async def test_first_location_is_verified_and_becomes_known(uow: FakeUow) -> None:
+async def test_first_location_is_recorded_not_verified_and_becomes_known(uow: FakeUow) -> None:
     result = await visits(uow).submit(REP, DEALER, draft())
-    assert result.created and result.check.status == "verified" and result.check.becomes_known
+    assert result.created and result.check.status == "recorded" and result.check.becomes_known
     customer = uow.customers.rows[1]
     assert (customer.known_lat, customer.known_lon) == HOME
     assert (customer.stage, customer.next_follow_up) == ("follow_up", date(2026, 11, 28))
@@ -187,6 +205,36 @@ async def test_create_customer_scopes_and_normalises(uow: FakeUow) -> None:
     assert customer.created_at == NOW and customer.stage == "collect"
 
 
+async def test_phone_on_file_at_another_dealer_is_flagged_above_both(uow: FakeUow) -> None:
+    # Dealer B (another region) already has this phone; A saving it raises a flag for the lowest unit above both.
+    uow.customers.rows[2] = Customer(id=2, name="Same fleet at B", phone="+8613912340009", nature="unit",
+                                     owner_staff_id=8, dealer_unit_id=11, org_path=OTHER_DEALER.path)
+    created = await customers(uow).create(REP, DEALER, customer_draft())
+    [flag] = uow.duplicates.rows
+    assert (flag.customer_id, flag.other_customer_id, flag.reviewer_unit_id, flag.reviewer_path) == (
+        created.id, 2, 1, "/1/")
+    assert (flag.dealer_unit_id, flag.other_dealer_unit_id, flag.raised_by_staff_id) == (9, 11, 7)
+    assert uow.audit.actions == ["customer.created", "customer.duplicate_flagged"]
+    # saving the record again raises no second flag
+    await customers(uow).update(REP, DEALER, created.id, customer_draft(name="Renamed"))  # type: ignore[arg-type]
+    assert len(uow.duplicates.rows) == 1
+
+
+async def test_same_phone_at_the_same_dealer_is_not_a_cross_dealer_flag(uow: FakeUow) -> None:
+    await customers(uow).create(REP, DEALER, customer_draft())
+    assert uow.duplicates.rows == []
+
+
+@pytest.mark.parametrize(("name", "code"), [
+    ("x" * 201, "name_too_long"), ("🚚🚚", "name_no_letters"), ("👍 123", "name_no_letters")])
+async def test_customer_names_too_long_or_without_letters(uow: FakeUow, name: str, code: str) -> None:
+    with pytest.raises(DomainError) as refused:
+        await customers(uow).create(REP, DEALER, customer_draft(name=name))
+    assert refused.value.code == code
+    if code == "name_too_long":
+        assert refused.value.params == {"max": 200, "length": 201}
+
+
 async def test_create_customer_refusals(uow: FakeUow) -> None:
     cases = [(DEALER, customer_draft(phone="+86 139 1234 0001"), "duplicate_phone"),
              (DEALER, customer_draft(phone="12345"), "bad_phone"),
@@ -231,7 +279,7 @@ async def test_my_work_uses_the_shanghai_quarter() -> None:
         async def for_staff(self, staff_id: int, start: datetime, end: datetime, first: date, last: date
                             ) -> WorkCounts:
             asked.update(start=start, end=end, first=first, last=last)
-            return WorkCounts(1, 1, 0, 0, 0, 0)
+            return WorkCounts(1, 1, 0, 0, 0, 0, 0)
 
     class FakeDue:
         async def due_for_owner(self, owner_staff_id: int, day: date) -> list[Customer]:

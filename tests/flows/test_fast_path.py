@@ -1,0 +1,99 @@
+"""The per-update fast path: one session, one read of the conversation row, one write of it, one commit.
+
+Counted with SQLAlchemy's engine events while a salesperson walks the customer flow, so a change that adds a
+query, a second session or a second commit to every update fails here (speed itself is `make bench`'s job).
+The intake's own short transactions (store, claim, its idle polling) are left out: they are batched under load
+and timed by its loop, and `make bench` measures their cost.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import event
+
+from tests.conftest import People
+from tests.support.harness import BotUnderTest, text_of
+
+
+def kind(sql: str) -> str:
+    head = " ".join(sql.split()).lower()
+    if "fsm_record" in head:
+        return "fsm read" if head.startswith("select") else "fsm write"
+    if head.startswith("select") and "from staff join org_unit" in head:
+        return "sender"
+    if "inbox" in head:
+        return "done mark" if head.startswith("update inbox set status =") and "done_at" in head else "intake"
+    return "other"
+
+
+@dataclass
+class Counts:
+    """Statements grouped by the transaction they ran in."""
+
+    open: dict[int, list[str]] = field(default_factory=dict)
+    commits: list[list[str]] = field(default_factory=list)
+
+    def handler_transactions(self) -> list[list[str]]:
+        """The transactions that read or wrote the conversation or the sender: the update's own."""
+        return [t for t in self.commits if any(kind(sql) in ("fsm read", "fsm write", "sender") for sql in t)]
+
+    def kinds(self) -> Counter[str]:
+        return Counter(kind(sql) for t in self.handler_transactions() for sql in t)
+
+
+@contextmanager
+def counting(runner: BotUnderTest) -> Iterator[Counts]:
+    engine = runner.storage.engine.sync_engine  # type: ignore[union-attr]
+    counts = Counts()
+
+    def on_statement(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        counts.open.setdefault(id(conn), []).append(statement)
+
+    def on_commit(conn):  # type: ignore[no-untyped-def]
+        counts.commits.append(counts.open.pop(id(conn), []))
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine, "commit", on_commit)
+    try:
+        yield counts
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+        event.remove(engine, "commit", on_commit)
+
+
+async def test_a_conversation_step_is_one_read_one_write_one_commit(running_bot: BotUnderTest,
+                                                                   people: People) -> None:
+    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13900000301", language_code="en")
+    steps = [("/newcustomer", "customer's name"), ("Li Lei Logistics", "phone number"),
+             ("13912340301", "nature"), ("/cancel", "Cancelled")]
+    for text, expected in steps:
+        with counting(running_bot) as counts:
+            replies = await chat.send(text)
+        assert expected in text_of(replies[-1:])
+        kinds = counts.kinds()
+        report = (f"{text!r}: {dict(kinds)} in {len(counts.handler_transactions())} transaction(s); "
+                  f"{len(counts.commits)} commit(s) in all")
+        assert len(counts.handler_transactions()) == 1, report
+        assert kinds["fsm read"] == 1, report
+        assert kinds["fsm write"] == 1, report
+        assert kinds["sender"] == 1, report
+        assert kinds["done mark"] == 1, report
+        # The phone step also checks the dealer's archive for that number; nothing else queries.
+        assert kinds["other"] == (1 if text.startswith("139") else 0), report
+
+
+
+async def test_a_stranger_costs_one_state_read_and_no_state_write(running_bot: BotUnderTest, people: People) -> None:
+    """Besides the sender: is it a linked customer, and was the refusal already sent in this conversation (read, then
+    the notice upserted) — three statements, in one transaction."""
+    stranger = people.user("Nobody", language_code="en")
+    with counting(running_bot) as counts:
+        replies = await stranger.send("hello")
+    assert "only for the truck dealer network" in text_of(replies)
+    kinds = counts.kinds()
+    assert (kinds["fsm read"], kinds["fsm write"], kinds["sender"], kinds["other"]) == (1, 0, 1, 3), dict(kinds)
+    assert len(counts.handler_transactions()) == 1
