@@ -1,10 +1,12 @@
-"""Handlers skipped by the conversation state before any of their filters run.
+"""Handlers skipped by the conversation state, or by a message's text, before any of their filters run.
 
 aiogram tries every handler of every router in turn, and each try copies the update's ~40 context entries into the
 filters' arguments. More than half of the handlers are steps of a conversation (a StateFilter of named states), so a
 message at one step paid for some seventy tries that could never match (docs/BENCHMARKS.md). The index reads each
 handler's StateFilters once; a handler whose states can't include the current one is passed over without a try.
-Everything else — the order, the filters, what a match gets — is aiogram's own `trigger`.
+The same goes for the two filters most handlers start with: a command handler (aiogram's Command) can't match a
+text that doesn't start with its prefix, nor a main-menu button (ui/filters.MenuButton) a text that is not one of
+its labels. Everything else — the order, the filters, what a match gets — is aiogram's own `trigger`.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from aiogram import Router
 from aiogram.dispatcher.event.bases import UNHANDLED, SkipHandler
 from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.dispatcher.event.telegram import TelegramEventObserver
-from aiogram.filters import StateFilter
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import TelegramObject
+from aiogram.types import Message, TelegramObject
+
+from ui.filters import MenuButton
 
 INDEXED_EVENTS = ("message", "callback_query")
 
@@ -49,20 +53,57 @@ def accepted_states(handler: HandlerObject) -> frozenset[str | None] | None:
     return accepted
 
 
+def command_prefixes(handler: HandlerObject) -> str | None:
+    """The prefixes a command handler's text must start with (all of its Command filters must pass), or None."""
+    prefixes: str | None = None
+    for filter_ in handler.filters or ():
+        if isinstance(filter_.callback, Command):
+            own = filter_.callback.prefix
+            prefixes = own if prefixes is None else "".join(c for c in prefixes if c in own)
+    return prefixes
+
+
+def menu_buttons(handler: HandlerObject) -> list[MenuButton]:
+    return [f.callback for f in handler.filters or () if isinstance(f.callback, MenuButton)]
+
+
+def could_match_text(text: str | None, prefixes: str | None, buttons: list[MenuButton]) -> bool:
+    """False only where the handler's own Command or MenuButton filter would refuse the text."""
+    if prefixes is not None:
+        # As Command reads it: the text split on whitespace, the first part's first character.
+        stripped = text.lstrip() if text else ""
+        if not stripped or stripped[0] not in prefixes:
+            return False
+    return all(button.matches(text) for button in buttons)
+
+
 class StateIndexedObserver(TelegramEventObserver):
-    """aiogram's observer, with handlers whose states exclude the current one passed over untried."""
+    """aiogram's observer, with handlers whose states exclude the current one, or whose command or menu filter
+    refuses the message's text, passed over untried."""
 
     _accepts: dict[int, frozenset[str | None] | None]
+    _text_checks: dict[int, tuple[str | None, list[MenuButton]]]
 
     def index(self) -> None:
         self._accepts = {id(handler): accepted_states(handler) for handler in self.handlers}
+        self._text_checks = {}
+        for handler in self.handlers:
+            prefixes, buttons = command_prefixes(handler), menu_buttons(handler)
+            if prefixes is not None or buttons:
+                self._text_checks[id(handler)] = (prefixes, buttons)
 
     async def trigger(self, event: TelegramObject, **kwargs: Any) -> Any:
         raw_state = kwargs.get("raw_state")  # set by aiogram's FSM middleware; StateFilter's default is None too
         accepts = self._accepts
+        text_checks = self._text_checks
+        # Command reads a caption too; MenuButton reads the text only (it checks that itself).
+        text = (event.text or event.caption) if isinstance(event, Message) else None
         for handler in self.handlers:
             states = accepts.get(id(handler))
             if states is not None and raw_state not in states:
+                continue
+            checks = text_checks.get(id(handler))
+            if checks is not None and not could_match_text(text, *checks):
                 continue
             kwargs["handler"] = handler
             result, data = await handler.check(event, **kwargs)

@@ -7,8 +7,7 @@ from typing import Any
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message
 
-from bot.config import SUPPORTED_LOCALES
-from ui.labels import MENU_LABELS, menu_label
+from ui.labels import menu_texts
 
 
 class HasText(Filter):
@@ -56,15 +55,16 @@ class MenuButton(Filter):
     def __init__(self, entry: str) -> None:
         self.entry = entry
 
+    def matches(self, text: str | None) -> bool:
+        return bool(text) and text in menu_texts(self.entry)
+
     async def __call__(self, message: Message) -> bool:
-        return bool(message.text) and any(
-            message.text == menu_label(self.entry, locale) for locale in SUPPORTED_LOCALES)
+        return self.matches(message.text)
 
 
 def is_menu_text(text: str | None) -> bool:
     """A main-menu button label, in any language."""
-    return bool(text) and any(text == menu_label(entry, locale)
-                              for entry in MENU_LABELS for locale in SUPPORTED_LOCALES)
+    return bool(text) and text in menu_texts()
 
 
 def is_menu_or_command(text: str | None) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import weakref
 from datetime import date
 
-from aiogram.utils.i18n import get_i18n
+from aiogram.utils.i18n import I18n, get_i18n
 from aiogram.utils.i18n import gettext as _
 from babel.dates import format_date
 
+from bot.config import SUPPORTED_LOCALES
 from bot.domain.errors import DomainError
 from bot.domain.playbook import default_playbook
 from bot.i18n import N_
@@ -109,6 +111,23 @@ def kind_name(kind: str) -> str:
 
 def menu_label(entry: str, locale: str | None = None) -> str:
     return _(MENU_LABELS[entry], locale=locale) if locale else _(MENU_LABELS[entry])
+
+
+# Every message at a step is checked against the menu's labels (is it a tap or an answer?); the catalogs don't
+# change while the bot runs, so each I18n's labels are read once.
+_MENU_TEXTS: weakref.WeakKeyDictionary[I18n, dict[str | None, frozenset[str]]] = weakref.WeakKeyDictionary()
+
+
+def menu_texts(entry: str | None = None) -> frozenset[str]:
+    """A menu entry's label in every supported language (every entry's, for None), from the current catalogs."""
+    i18n = get_i18n()
+    texts = _MENU_TEXTS.get(i18n)
+    if texts is None:
+        texts = {entry: frozenset(i18n.gettext(label, locale=locale) for locale in SUPPORTED_LOCALES)
+                 for entry, label in MENU_LABELS.items()}
+        texts[None] = frozenset().union(*texts.values())
+        _MENU_TEXTS[i18n] = texts
+    return texts[entry]
 
 
 def error_text(error: DomainError) -> str:

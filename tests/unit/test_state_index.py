@@ -61,3 +61,46 @@ def test_what_the_index_reads() -> None:
     assert accepted_states(handler_with(StateFilter("*"))) is None
     assert accepted_states(handler_with(StateFilter(Group), StateFilter(Group.two))) == {"Group:two"}
     assert accepted_states(handler_with()) is None
+
+
+def test_the_text_checks_agree_with_every_command_and_menu_filter() -> None:
+    """A handler passed over for its text is one whose own Command or MenuButton filter refuses that text."""
+    from aiogram import Bot
+    from aiogram.filters import Command
+
+    from app.state_index import command_prefixes, could_match_text, menu_buttons
+    from bot.i18n import make_i18n
+    from ui.filters import MenuButton
+    from ui.labels import MENU_LABELS, menu_texts
+
+    i18n = make_i18n("zh_CN")
+    token = i18n.set_current(i18n)
+    bot = Bot("42:TEST")
+    try:
+        labels = sorted(menu_texts())
+        assert len(labels) == 2 * len(MENU_LABELS)  # each entry in both languages
+        texts: list[str | None] = [None, "", "   ", "hello", "Li Lei Logistics", "13912340301", "/start", "/help",
+                                   " /menu extra", "/newcustomer x", "!help", "/", *labels,
+                                   labels[0] + " "]
+        checked = refused = 0
+        for router in make_routers():
+            handlers = router.message.handlers
+            for handler in handlers:
+                prefixes, buttons = command_prefixes(handler), menu_buttons(handler)
+                if prefixes is None and not buttons:
+                    continue
+                own = [f.callback for f in handler.filters or () if isinstance(f.callback, (Command, MenuButton))]
+                for text in texts:
+                    for field in ("text", "caption"):
+                        message = Message.model_construct(**{field: text})
+                        passes = all(asyncio.run(f(message, bot=bot)) if not isinstance(f, MenuButton)
+                                     else asyncio.run(f(message)) for f in own)
+                        could = could_match_text(message.text or message.caption, prefixes, buttons)
+                        # Never passed over where its own filters would take the text.
+                        assert could or not passes, (router.name, handler.callback, field, text)
+                        checked += 1
+                        refused += not could
+        assert checked > 1000 and refused > 1000
+    finally:
+        i18n.reset_current(token)
+        asyncio.run(bot.session.close())
