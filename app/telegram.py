@@ -12,6 +12,7 @@ import json
 import logging
 import random
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot
@@ -54,6 +55,25 @@ async def replay(bot: Bot, record: dict[str, Any]) -> Any:
     return await bot(method_type.model_validate(record["params"]))
 
 
+def call_key(method: TelegramMethod[Any]) -> str:
+    return json.dumps(call_record(method), sort_keys=True, default=str)
+
+
+@dataclass
+class SentCall:
+    """A call an update made. Its key (the whole call as JSON) is worked out only when a later call of the same
+    update needs comparing: most updates make one call, and building the key cost as much as a filter walk."""
+
+    method: TelegramMethod[Any]
+    response: Any
+    _key: str | None = None
+
+    def key(self) -> str:
+        if self._key is None:
+            self._key = call_key(self.method)
+        return self._key
+
+
 class ResilientCalls(BaseRequestMiddleware):
     """Retries transient failures, and remembers each update's successful calls so a retry never repeats them."""
 
@@ -63,8 +83,8 @@ class ResilientCalls(BaseRequestMiddleware):
         self.base_delay_s = base_delay_s
         self.max_retry_after_s = max_retry_after_s
         self.remembered_updates = remembered_updates
-        # update_id -> {call key: response}. In memory: a retry after a crash may send once more (docs).
-        self._sent: OrderedDict[int, dict[str, Response[Any]]] = OrderedDict()
+        # update_id -> the calls it made. In memory: a retry after a crash may send once more (docs).
+        self._sent: OrderedDict[int, list[SentCall]] = OrderedDict()
 
     def forget(self, update_id: int) -> None:
         self._sent.pop(update_id, None)
@@ -78,10 +98,12 @@ class ResilientCalls(BaseRequestMiddleware):
         claim = current_claim.get()
         key = None
         if claim is not None:
-            key = json.dumps(call_record(method), sort_keys=True, default=str)
-            earlier = self._sent.get(claim.update_id, {}).get(key)
-            if earlier is not None:
-                return earlier
+            earlier_calls = self._sent.get(claim.update_id)
+            if earlier_calls:
+                key = call_key(method)
+                earlier = next((call.response for call in earlier_calls if call.key() == key), None)
+                if earlier is not None:
+                    return earlier
         try:
             response = await self._with_retries(make_request, bot, method)
         except TelegramBadRequest:
@@ -89,14 +111,13 @@ class ResilientCalls(BaseRequestMiddleware):
                 # Answered already (by an earlier attempt, or the error handler after the handler): nothing lost.
                 return True  # type: ignore[return-value]
             raise
-        if claim is not None and key is not None:
-            sent = self._sent.setdefault(claim.update_id, {})
+        if claim is not None:
+            sent = self._sent.setdefault(claim.update_id, [])
             if claim.apologizing:
                 # The user now reads "I will try it again" below this update's replies: the next attempt sends
                 # its messages again instead of staying silent. Edits stay remembered (the message shows them).
-                for earlier_key in [k for k in sent if json.loads(k)["method"] in RESENT_AFTER_APOLOGY]:
-                    del sent[earlier_key]
-            sent[key] = response
+                sent[:] = [call for call in sent if type(call.method).__name__ not in RESENT_AFTER_APOLOGY]
+            sent.append(SentCall(method, response, key))
             self._sent.move_to_end(claim.update_id)
             while len(self._sent) > self.remembered_updates:
                 self._sent.popitem(last=False)
