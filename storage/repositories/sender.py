@@ -11,11 +11,13 @@ the middleware (app/middlewares.py) deletes the mark only when there is one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, exists, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import class_mapper, make_transient_to_detached
 
 from storage.models import OrgUnit, Staff, UnreachableRecipient
 
@@ -34,6 +36,19 @@ _QUERY = (
 )
 
 
+Record = TypeVar("Record", Staff, OrgUnit)
+
+
+def detached(model: type[Record], keys: Sequence[str], values: Sequence[Any]) -> Record:
+    """A record made as the ORM makes one it loads (no __init__, so no per-field checks: the values come from the
+    database), then detached. Calling the model's __init__ instead cost half of this query's time.
+    class_mapper configures the mappers if nothing has yet (a fresh process): __init__ used to do that."""
+    record: Record = class_mapper(model).class_manager.new_instance()
+    record.__dict__.update(zip(keys, values, strict=True))
+    make_transient_to_detached(record)
+    return record
+
+
 @dataclass(frozen=True)
 class Sender:
     staff: Staff
@@ -48,8 +63,6 @@ async def active_sender(session: AsyncSession, tg_user_id: int) -> Sender | None
     if row is None:
         return None
     split = len(_STAFF_KEYS)
-    staff = Staff(**dict(zip(_STAFF_KEYS, row[:split], strict=True)))
-    unit = OrgUnit(**dict(zip(_UNIT_KEYS, row[split:split + len(_UNIT_KEYS)], strict=True)))
-    make_transient_to_detached(staff)
-    make_transient_to_detached(unit)
+    staff = detached(Staff, _STAFF_KEYS, row[:split])
+    unit = detached(OrgUnit, _UNIT_KEYS, row[split:split + len(_UNIT_KEYS)])
     return Sender(staff, unit, bool(row[-1]))

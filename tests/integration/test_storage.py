@@ -189,3 +189,79 @@ async def test_large_money_amounts_fit_the_columns(database_url: str) -> None:
             assert (stored.budget_fen, stored.actual_expenses_fen) == (MAX_AMOUNT_FEN, MAX_AMOUNT_FEN)
     finally:
         await engine.dispose()
+
+
+async def test_the_sender_comes_back_as_the_orm_would_load_it(database_url: str) -> None:
+    """active_sender builds its records without the models' __init__ (storage/repositories/sender.py): every column
+    as stored, detached, and a change to one, added back to a session, is written."""
+    from storage.models import Staff
+    from storage.repositories.sender import active_sender
+
+    engine = make_engine(database_url)
+    await migrate.upgrade(engine)
+    sessionmaker = make_sessionmaker(engine)
+    try:
+        async with UnitOfWork(sessionmaker) as uow:
+            await OrgImporter(uow).import_file(DEMO)
+            await uow.commit()
+        async with UnitOfWork(sessionmaker) as uow:
+            someone, unit = (await uow.staff.in_subtree("/"))[0]
+            someone.tg_user_id = 777_001
+            someone.active = True
+            await uow.commit()
+            loaded, unit_loaded = someone.model_dump(), unit.model_dump()
+        async with UnitOfWork(sessionmaker) as uow:
+            sender = await active_sender(uow.session, 777_001)
+            assert sender is not None and not sender.unreachable
+            assert sender.staff.model_dump() == loaded
+            assert sender.unit.model_dump() == unit_loaded
+            assert sender.staff not in uow.session  # detached until a handler adds it
+            sender.staff.locale = "en" if sender.staff.locale != "en" else "zh_CN"
+            uow.session.add(sender.staff)
+            await uow.commit()
+            changed = sender.staff.locale
+        async with UnitOfWork(sessionmaker) as uow:
+            stored = await uow.session.get(Staff, someone.id)
+            assert stored is not None and stored.locale == changed
+            assert await active_sender(uow.session, 999_999) is None
+    finally:
+        await engine.dispose()
+
+
+FIRST_IN_A_FRESH_PROCESS = """
+import asyncio, sys
+from storage.engine import make_engine, make_sessionmaker
+from storage.repositories.sender import active_sender
+
+async def main():
+    engine = make_engine(sys.argv[1])
+    async with make_sessionmaker(engine)() as session:
+        sender = await active_sender(session, 777_002)
+        print(sender.staff.tg_user_id, sender.unit.code)
+    await engine.dispose()
+
+asyncio.run(main())
+"""
+
+
+async def test_the_sender_query_works_first_thing_in_a_fresh_process(tmp_path: Path) -> None:
+    """The first update after a start used to fail: nothing had configured the ORM's mappers yet, which the
+    models' __init__ had done as a side effect (found by `make bench`, whose bot is a fresh process)."""
+    import subprocess
+    import sys
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}"
+    engine = make_engine(url)
+    await migrate.upgrade(engine)
+    try:
+        async with UnitOfWork(make_sessionmaker(engine)) as uow:
+            await OrgImporter(uow).import_file(DEMO)
+            someone, unit = (await uow.staff.in_subtree("/"))[0]
+            someone.tg_user_id, someone.active = 777_002, True
+            await uow.commit()
+    finally:
+        await engine.dispose()
+    done = subprocess.run([sys.executable, "-c", FIRST_IN_A_FRESH_PROCESS, url], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["777002", unit.code]
