@@ -6,6 +6,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_CONNECTIONS = 5
+SYNC_COMMITS, SYNC_STORE = "NORMAL", "FULL"
 
 
 def make_engine(database_url: str, *, echo: bool = False, busy_timeout_s: float = 30.0) -> AsyncEngine:
@@ -25,6 +26,10 @@ def make_engine(database_url: str, *, echo: bool = False, busy_timeout_s: float 
             # WAL lets the scheduler read while a handler writes; FKs are off by default in SQLite.
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # A commit doesn't wait for the disk (a crash of the bot loses nothing; a power cut may undo the last
+            # commits). The intake's store, which Telegram's acknowledgement waits for, syncs, and that sync makes
+            # every commit before it durable too (storage/inbox.py, `store`).
+            cursor.execute(f"PRAGMA synchronous={SYNC_COMMITS}")
             cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.close()
 

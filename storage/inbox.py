@@ -27,6 +27,8 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from storage.engine import SYNC_COMMITS, SYNC_STORE
+
 NEW, DONE, PARKED, STATE_PENDING = 0, 1, 2, 3
 STATUS_NAMES = {NEW: "new", DONE: "done", PARKED: "parked", STATE_PENDING: "done, state not yet in Redis"}
 
@@ -132,6 +134,7 @@ class Inbox:
         self.claim_ttl_s = claim_ttl_s
         self.max_attempts = max_attempts
         self._reaped_at = 0.0
+        self._sqlite = engine.dialect.name == "sqlite"
         heads = _HEADS + (" FOR UPDATE OF i SKIP LOCKED" if engine.dialect.name == "postgresql" else "")
         self._claim = text(_CLAIM.format(heads=heads))
 
@@ -142,8 +145,21 @@ class Inbox:
         now = time.time()
         rows = [{"update_id": int(u["update_id"]), "chat_key": chat_key_of(u),
                  "payload": json.dumps(u, ensure_ascii=False, separators=(",", ":")), "now": now} for u in updates]
-        async with self.engine.begin() as connection:
-            await connection.execute(_INSERT, rows)
+        if not self._sqlite:
+            async with self.engine.begin() as connection:
+                await connection.execute(_INSERT, rows)
+            return
+        # Telegram forgets what the next getUpdates acknowledges, so this commit waits for the disk even though
+        # the bot's other commits don't (storage/engine.py). The pragma can't change inside a transaction; the
+        # driver begins one only at the INSERT.
+        async with self.engine.connect() as connection:
+            await connection.exec_driver_sql(f"PRAGMA synchronous={SYNC_STORE}")
+            try:
+                await connection.execute(_INSERT, rows)
+                await connection.commit()
+            finally:
+                await connection.rollback()
+                await connection.exec_driver_sql(f"PRAGMA synchronous={SYNC_COMMITS}")
 
     async def claim(self, limit: int) -> list[Claim]:
         """Up to `limit` updates, each the oldest open one of its sender, none claimed by anyone else."""

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import pytest
 from sqlalchemy import event
 
 from tests.conftest import People
@@ -97,3 +98,57 @@ async def test_a_stranger_costs_one_state_read_and_no_state_write(running_bot: B
     kinds = counts.kinds()
     assert (kinds["fsm read"], kinds["fsm write"], kinds["sender"], kinds["other"]) == (1, 0, 1, 3), dict(kinds)
     assert len(counts.handler_transactions()) == 1
+
+
+async def test_a_typed_answer_tries_no_command_or_menu_filter(running_bot: BotUnderTest, people: People,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a step, the name and the phone are passed over by every command and menu handler without a try
+    (app/state_index.py); a command and a menu tap at the same step still reach theirs."""
+    from aiogram.filters import Command
+
+    from ui.filters import MenuButton
+
+    tried: Counter[str] = Counter()
+    for filter_type in (Command, MenuButton):
+        original = filter_type.__call__
+
+        async def counted(self, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+            tried[type(self).__name__] += 1
+            return await _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(filter_type, "__call__", counted)
+    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13900000302", language_code="en")
+    assert "customer's name" in text_of(await chat.send("/newcustomer"))
+    tried.clear()
+    assert "phone number" in text_of(await chat.send("Han Mei Haulage"))
+    assert "nature" in text_of(await chat.send("13912340302"))
+    assert tried == Counter(), tried
+    assert "No follow-ups due" in text_of(await chat.send("📅 Today"))  # the menu tap, at the nature step
+    assert tried["MenuButton"] > 0
+    tried.clear()
+    assert "Cancelled" in text_of(await chat.send("/cancel"))
+    assert tried["Command"] > 0
+
+
+async def test_only_the_intake_store_waits_for_the_disk(running_bot: BotUnderTest, people: People) -> None:
+    """SQLite: the store that Telegram's acknowledgement waits for commits with synchronous=FULL; the handlers'
+    commits run at NORMAL (storage/engine.py)."""
+    if not running_bot.settings.is_sqlite:
+        pytest.skip("SQLite's synchronous pragma")
+    engine = running_bot.storage.engine.sync_engine  # type: ignore[union-attr]
+    seen: list[str] = []
+
+    def on_statement(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "synchronous" in statement or statement.lstrip().upper().startswith("INSERT INTO INBOX"):
+            seen.append(" ".join(statement.split()[:3]))
+
+    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13900000303", language_code="en")
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        assert "customer's name" in text_of(await chat.send("/newcustomer"))
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert seen[:3] == ["PRAGMA synchronous=FULL", "INSERT INTO inbox", "PRAGMA synchronous=NORMAL"], seen
+    async with running_bot.storage.engine.connect() as connection:  # type: ignore[union-attr]
+        level = (await connection.exec_driver_sql("PRAGMA synchronous")).scalar()
+    assert level == 1  # NORMAL, for every other commit
