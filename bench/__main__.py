@@ -193,7 +193,10 @@ class Bench:
         command += ["-m", "bench.bots", bot, "--api", self.api, "--in-flight", str(self.in_flight)]
         if bot == "fieldbot":
             command += ["--database-url", str(database_url), "--intake", intake]
-        child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # The bot's log goes to a file: a pipe read only at the end fills up when the bot logs a lot (every update
+        # failing, say), and the bot then blocks in its logger and never finishes.
+        log_file = tempfile.TemporaryFile()
+        child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log_file)
         first = self.next_update_id
         self.next_update_id += self.updates
         http_json(f"{self.api}/control/load", {"users": self.users, "updates": self.updates,
@@ -213,7 +216,9 @@ class Bench:
         except ChildProcessError:  # already reaped by poll()
             status, usage = child.returncode or 0, None
         child.returncode = status
-        stderr = child.stderr.read().decode(errors="replace") if child.stderr else ""
+        log_file.seek(0)
+        stderr = log_file.read().decode(errors="replace")
+        log_file.close()
         if not stats.get("finished"):
             raise SystemExit(f"{label} on {database}: {stats.get('replies')} of {self.updates} replies within "
                              f"{self.timeout_s:.0f}s\n{stderr[-3000:]}")
