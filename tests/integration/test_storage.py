@@ -20,7 +20,8 @@ from storage.models import Invite
 from storage.uow import UnitOfWork
 from tests.support.databases import fresh_postgres
 
-DEMO = Path(__file__).resolve().parents[2] / "bot" / "data" / "demo_org.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "bot" / "data" / "demo_org.yaml"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -247,7 +248,7 @@ asyncio.run(main())
 async def test_the_sender_query_works_first_thing_in_a_fresh_process(tmp_path: Path) -> None:
     """The first update after a start used to fail: nothing had configured the ORM's mappers yet, which the
     models' __init__ had done as a side effect (found by `make bench`, whose bot is a fresh process)."""
-    import subprocess
+    import asyncio
     import sys
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}"
@@ -261,7 +262,8 @@ async def test_the_sender_query_works_first_thing_in_a_fresh_process(tmp_path: P
             await uow.commit()
     finally:
         await engine.dispose()
-    done = subprocess.run([sys.executable, "-c", FIRST_IN_A_FRESH_PROCESS, url], capture_output=True, text=True,
-                          timeout=60, cwd=Path(__file__).resolve().parents[2])
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["777002", unit.code]
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", FIRST_IN_A_FRESH_PROCESS, url, cwd=ROOT,
+                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(child.communicate(), 60)
+    assert child.returncode == 0, err.decode()[-2000:]
+    assert out.decode().split() == ["777002", unit.code]
