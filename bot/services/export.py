@@ -6,9 +6,10 @@ twice. Column titles come from the caller, already translated."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
@@ -16,10 +17,11 @@ from bot.domain.phones import mask_phone
 from bot.domain.targets import PLAN_KPIS
 from bot.services.clock import Clock
 from bot.services.numbers import NumbersService, Period
-from storage.models import OrgUnit
+from storage.models import Activity, Customer, OrgUnit, Visit
 from storage.uow import UnitOfWork
 
 Progress = Callable[[str, int, int], None]  # (sheet, rows written, rows in all)
+REPORT_EVERY = 5000
 
 
 @dataclass(frozen=True)
@@ -66,52 +68,48 @@ class ExportService:
             if progress is not None:
                 progress(sheet, done, total)
 
-        sheet = book.create_sheet(labels.sheets["visits"])
-        sheet.append(labels.headers["visits"])
-        count = 0
-        async for visit, customer_name, staff_name, dealer_name in await repo.visits_in(unit.path, period.start,
-                                                                                         period.end):
-            sheet.append([visit.id, _local(visit.visited_at, tz), dealer_name, staff_name, customer_name,
-                          labels.code("visit_kinds", visit.visit_kind), visit.outcome,
-                          labels.code("stages", visit.stage_after), visit.location_status,
-                          round(visit.distance_m) if visit.distance_m is not None else None,
-                          visit.next_follow_up, visit.notes])
-            count += 1
-            if count % 5000 == 0:
-                report("visits", count, visits_total)
-        rows["visits"] = count
-        report("visits", count, visits_total)
+        async def write_sheet(name: str, found: AsyncIterator[Any], to_row: Callable[..., list[Any]],
+                              total: int) -> None:
+            """One sheet: its header, a row per record found, progress every REPORT_EVERY rows and at the end."""
+            sheet = book.create_sheet(labels.sheets[name])
+            sheet.append(labels.headers[name])
+            count = 0
+            async for record in found:
+                sheet.append(to_row(*record))
+                count += 1
+                if count % REPORT_EVERY == 0:
+                    report(name, count, total)
+            rows[name] = count
+            report(name, count, total)
 
-        sheet = book.create_sheet(labels.sheets["customers"])
-        sheet.append(labels.headers["customers"])
-        count = 0
-        async for customer, owner_name, dealer_name in await repo.customers_in(unit.path, period.start, period.end):
-            sheet.append([customer.id, customer.name, phone(customer.phone), dealer_name, owner_name,
-                          labels.code("natures", customer.nature), labels.code("levels", customer.level),
-                          labels.code("vehicle_types", customer.vehicle_type),
-                          labels.code("industries", customer.industry), customer.fleet_size,
-                          labels.code("provinces", customer.province), customer.city,
-                          labels.code("stages", customer.stage), customer.next_follow_up,
-                          _local(customer.created_at, tz)])
-            count += 1
-            if count % 5000 == 0:
-                report("customers", count, customers_total)
-        rows["customers"] = count
-        report("customers", count, customers_total)
+        def visit_row(visit: Visit, customer_name: str, staff_name: str, dealer_name: str) -> list[Any]:
+            return [visit.id, _local(visit.visited_at, tz), dealer_name, staff_name, customer_name,
+                    labels.code("visit_kinds", visit.visit_kind), visit.outcome,
+                    labels.code("stages", visit.stage_after), visit.location_status,
+                    round(visit.distance_m) if visit.distance_m is not None else None,
+                    visit.next_follow_up, visit.notes]
 
-        sheet = book.create_sheet(labels.sheets["activities"])
-        sheet.append(labels.headers["activities"])
-        count = 0
-        async for activity, requester, dealer_name in await repo.activities_in(unit.path, period.start, period.end):
-            sheet.append([activity.id, _local(activity.starts_at, tz), dealer_name, requester,
-                          labels.code("activity_types", activity.activity_type), labels.code("kpis", activity.kpi),
-                          activity.city, activity.state, activity.expected_attendance, activity.budget_fen / 100,
-                          activity.result_attendance, activity.result_leads, activity.result_orders,
-                          activity.actual_expenses_fen / 100 if activity.actual_expenses_fen is not None else None,
-                          activity.score])
-            count += 1
-        rows["activities"] = count
-        report("activities", count, activities_total)
+        def customer_row(customer: Customer, owner_name: str, dealer_name: str) -> list[Any]:
+            return [customer.id, customer.name, phone(customer.phone), dealer_name, owner_name,
+                    labels.code("natures", customer.nature), labels.code("levels", customer.level),
+                    labels.code("vehicle_types", customer.vehicle_type),
+                    labels.code("industries", customer.industry), customer.fleet_size,
+                    labels.code("provinces", customer.province), customer.city,
+                    labels.code("stages", customer.stage), customer.next_follow_up,
+                    _local(customer.created_at, tz)]
+
+        def activity_row(activity: Activity, requester: str, dealer_name: str) -> list[Any]:
+            return [activity.id, _local(activity.starts_at, tz), dealer_name, requester,
+                    labels.code("activity_types", activity.activity_type), labels.code("kpis", activity.kpi),
+                    activity.city, activity.state, activity.expected_attendance, activity.budget_fen / 100,
+                    activity.result_attendance, activity.result_leads, activity.result_orders,
+                    activity.actual_expenses_fen / 100 if activity.actual_expenses_fen is not None else None,
+                    activity.score]
+
+        window = (unit.path, period.start, period.end)
+        await write_sheet("visits", await repo.visits_in(*window), visit_row, visits_total)
+        await write_sheet("customers", await repo.customers_in(*window), customer_row, customers_total)
+        await write_sheet("activities", await repo.activities_in(*window), activity_row, activities_total)
 
         # Progress of the unit and each unit directly below it, per KPI, over the period.
         numbers = NumbersService(self.uow, self.clock, self.settings)
