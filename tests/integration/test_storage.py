@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from aiogram.fsm.storage.base import StorageKey
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.assembly import fsm_backends, open_storage
 from bot.config import load_settings
@@ -31,6 +33,21 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     async with fresh_postgres() as url:
         yield url
+
+
+@asynccontextmanager
+async def demo_storage(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A migrated database holding the demo org; the engine is disposed of on the way out."""
+    engine = make_engine(database_url)
+    await migrate.upgrade(engine)
+    sessionmaker = make_sessionmaker(engine)
+    try:
+        async with UnitOfWork(sessionmaker) as uow:
+            await OrgImporter(uow).import_file(DEMO)
+            await uow.commit()
+        yield sessionmaker
+    finally:
+        await engine.dispose()
 
 
 async def test_upgrade_twice_then_at_head(database_url: str) -> None:
@@ -198,13 +215,7 @@ async def test_the_sender_comes_back_as_the_orm_would_load_it(database_url: str)
     from storage.models import Staff
     from storage.repositories.sender import active_sender
 
-    engine = make_engine(database_url)
-    await migrate.upgrade(engine)
-    sessionmaker = make_sessionmaker(engine)
-    try:
-        async with UnitOfWork(sessionmaker) as uow:
-            await OrgImporter(uow).import_file(DEMO)
-            await uow.commit()
+    async with demo_storage(database_url) as sessionmaker:
         async with UnitOfWork(sessionmaker) as uow:
             someone, unit = (await uow.staff.in_subtree("/"))[0]
             someone.tg_user_id = 777_001
@@ -225,8 +236,6 @@ async def test_the_sender_comes_back_as_the_orm_would_load_it(database_url: str)
             stored = await uow.session.get(Staff, someone.id)
             assert stored is not None and stored.locale == changed
             assert await active_sender(uow.session, 999_999) is None
-    finally:
-        await engine.dispose()
 
 
 FIRST_IN_A_FRESH_PROCESS = """
@@ -252,16 +261,10 @@ async def test_the_sender_query_works_first_thing_in_a_fresh_process(tmp_path: P
     import sys
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}"
-    engine = make_engine(url)
-    await migrate.upgrade(engine)
-    try:
-        async with UnitOfWork(make_sessionmaker(engine)) as uow:
-            await OrgImporter(uow).import_file(DEMO)
-            someone, unit = (await uow.staff.in_subtree("/"))[0]
-            someone.tg_user_id, someone.active = 777_002, True
-            await uow.commit()
-    finally:
-        await engine.dispose()
+    async with demo_storage(url) as sessionmaker, UnitOfWork(sessionmaker) as uow:
+        someone, unit = (await uow.staff.in_subtree("/"))[0]
+        someone.tg_user_id, someone.active = 777_002, True
+        await uow.commit()
     child = await asyncio.create_subprocess_exec(sys.executable, "-c", FIRST_IN_A_FRESH_PROCESS, url, cwd=ROOT,
                                                  stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(child.communicate(), 60)
