@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
+import aiohttp
 from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import ClientDecodeError, TelegramAPIError, TelegramNetworkError, TelegramServerError
 from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.types import Update
@@ -40,21 +44,20 @@ class UnreadableUpdate(ValueError):
     """An update aiogram can't parse: parked at once (another attempt reads it no better), never blocking."""
 
 
-def readable_raw_updates(error: ClientDecodeError) -> list[dict[str, Any]] | None:
-    """The updates of a getUpdates answer aiogram failed to read, as Telegram sent them, when that answer is
-    Telegram's own JSON (ok, a list of updates each with its update_id); None for anything else."""
-    data = error.data
-    if not isinstance(data, dict) or data.get("ok") is not True or not isinstance(data.get("result"), list):
-        return None
-    raw = data["result"]
-    if not raw or not all(isinstance(u, dict) and isinstance(u.get("update_id"), int) for u in raw):
-        return None
-    return raw
-
-
 def update_payload(update: Update) -> dict[str, Any]:
     """An aiogram Update back to Telegram's JSON (field names as Telegram spells them)."""
     return update.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+def raw_updates(answer: Any) -> list[dict[str, Any]] | None:
+    """The updates of a successful getUpdates answer as Telegram sent them (each a dict with its update_id), or None
+    when the answer is anything else."""
+    if not isinstance(answer, dict) or answer.get("ok") is not True or not isinstance(answer.get("result"), list):
+        return None
+    updates = answer["result"]
+    if not all(isinstance(u, dict) and isinstance(u.get("update_id"), int) for u in updates):
+        return None
+    return updates
 
 
 class Intake:
@@ -122,24 +125,15 @@ class Intake:
         while not self._stopping:
             batch: list[dict[str, Any]]
             try:
-                updates = await self.bot(GetUpdates(offset=offset, timeout=timeout_s, allowed_updates=allowed))
+                batch = await self.fetch(offset, timeout_s, allowed)
                 failures = 0
-                batch = [update_payload(update) for update in updates]
-            except ClientDecodeError as error:
-                # An answer aiogram can't read. It is no TelegramAPIError, and uncaught it would end this loop: the
-                # bot would stop receiving updates.
-                raw = readable_raw_updates(error)
-                if raw is None:  # not Telegram's JSON (a proxy's page): try again
-                    failures += 1
-                    log.warning("getUpdates failed (ClientDecodeError); retrying")
-                    await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
-                    continue
-                # Telegram's JSON with an update in it aiogram can't read (a newer Bot API field, say): the batch
-                # is stored as it came, so that update is parked on its own (`_handle`) instead of the batch
-                # coming back forever and holding up everyone's updates.
-                log.warning("getUpdates: %d updates stored as they came; the one aiogram can't read is parked",
-                            len(raw))
-                batch = raw
+            except ClientDecodeError:
+                # Not the Bot API's JSON (a proxy's error page, say). No TelegramAPIError: uncaught, it would end
+                # this loop and the bot would stop receiving updates.
+                failures += 1
+                log.warning("getUpdates failed (ClientDecodeError); retrying")
+                await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
+                continue
             except (TelegramNetworkError, TelegramServerError, TelegramAPIError) as error:
                 failures += 1
                 log.warning("getUpdates failed (%s); retrying", type(error).__name__)
@@ -158,6 +152,35 @@ class Intake:
             else:
                 return
             offset = max(update["update_id"] for update in batch) + 1
+
+    async def fetch(self, offset: int | None, timeout_s: int, allowed: list[str]) -> list[dict[str, Any]]:
+        """One getUpdates, its updates kept as Telegram's JSON. They are stored as they came and each is parsed
+        once, when it is handled: parsing a batch into aiogram's models here and dumping it again for the inbox
+        cost a tenth of the bot's CPU (docs/BENCHMARKS.md). An update aiogram can't read is parked on its own
+        when handled, instead of failing the whole batch. Errors are aiogram's, as `bot(GetUpdates(...))` raises."""
+        method = GetUpdates(offset=offset, timeout=timeout_s, allowed_updates=allowed)
+        session = self.bot.session
+        if not isinstance(session, AiohttpSession):  # another transport: aiogram's way
+            return [update_payload(update) for update in await self.bot(method)]
+        client = await session.create_session()
+        body = method.model_dump(exclude_none=True)
+        try:
+            async with client.post(session.api.api_url(token=self.bot.token, method="getUpdates"), json=body,
+                                   timeout=aiohttp.ClientTimeout(total=session.timeout + timeout_s)) as response:
+                status, content = response.status, await response.text()
+        except TimeoutError as error:
+            raise TelegramNetworkError(method=method, message="Request timeout error") from error
+        except aiohttp.ClientError as error:
+            raise TelegramNetworkError(method=method, message=f"{type(error).__name__}: {error}") from error
+        try:
+            answer = json.loads(content)
+        except ValueError:
+            answer = None
+        updates = raw_updates(answer) if status == HTTPStatus.OK else None
+        if updates is not None:
+            return updates
+        session.check_response(bot=self.bot, method=method, status_code=status, content=content)  # Telegram's error
+        raise ClientDecodeError("getUpdates answered without a list of updates", ValueError(status), None)
 
     # ---- the claim loop -----------------------------------------------------------------------------------
     async def _claim_loop(self) -> None:

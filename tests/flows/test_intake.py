@@ -61,6 +61,29 @@ async def test_update_is_stored_before_it_is_confirmed(running_bot: BotUnderTest
     assert seen_at_confirm == [True]
 
 
+async def test_polling_survives_getupdates_failing_and_handles_what_came_meanwhile(running_bot: BotUnderTest,
+                                                                                     people: People) -> None:
+    """getUpdates answered by a proxy's error page, then 429 and 500 (the intake reads getUpdates itself, as
+    Telegram's JSON): the bot keeps polling, and the message sent meanwhile is answered once."""
+    api = running_bot.api
+    chat = people.user("Lu", "en")
+    api.answer_raw("getUpdates", 502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+    update_id = chat.user.send_text("/start")
+    await api.wait_for_call(lambda call: call.method == "getUpdates" and call.status == 502)
+    del api.raw_answers["getupdates"]
+    api.faults.methods = {"getUpdates"}
+    api.faults.rate_limit_share = api.faults.server_error_share = 0.5
+    await api.wait_for_call(lambda call: call.method == "getUpdates" and not call.ok
+                            and "Internal Server Error" in (call.error or ""), timeout=15)
+    await api.wait_for_call(lambda call: call.method == "getUpdates" and not call.ok
+                            and "Too Many Requests" in (call.error or ""), timeout=15)
+    api.faults.off()
+    await running_bot.processed(update_id)
+    assert "only for the truck dealer network" in chat.texts()[-1]
+    assert len(chat.texts()) == 1
+    assert (await inbox_rows(running_bot))[update_id]["status"] == 1
+
+
 async def test_every_update_delivered_twice_is_handled_once(running_bot: BotUnderTest, people: People) -> None:
     running_bot.api.faults.deliver_twice = True
     chat = await people.onboarded("sales_rep", "dlr-jinan", "13800000031", language_code="en")
