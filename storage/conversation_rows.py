@@ -1,6 +1,7 @@
 """Conversation rows (fsm_record) in raw SQL, and the per-update copy of them that the FSM storage works on.
 
-Kept off the ORM on purpose: these statements run for every update (docs/BENCHMARKS.md). No aiogram here:
+Kept off the ORM, and off SQLAlchemy's execution layer (storage/driver_sql.py), on purpose: these statements run
+for every update (docs/BENCHMARKS.md). No aiogram here:
 UnitOfWork.commit flushes what an update changed (`flush_conversations`) right before it commits.
 """
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from storage import driver_sql
+from storage.driver_sql import Statement
 from storage.types import UTCDateTime, utcnow
 
 # The session of the update being handled in this task; None outside an update.
@@ -20,12 +23,12 @@ update_session: ContextVar[AsyncSession | None] = ContextVar("fieldbot_update_se
 EMPTY_DATA = "{}"
 _CACHE_KEY = "fieldbot_conversations"
 
-_SELECT = text("SELECT state, data FROM fsm_record WHERE key = :key")
-_UPSERT = text(
+_SELECT = Statement(text("SELECT state, data FROM fsm_record WHERE key = :key"))
+_UPSERT = Statement(text(
     "INSERT INTO fsm_record (key, state, data, updated_at) VALUES (:key, :state, :data, :now) "
     "ON CONFLICT (key) DO UPDATE SET state = excluded.state, data = excluded.data, updated_at = excluded.updated_at"
-).bindparams(bindparam("now", type_=UTCDateTime()))
-_DELETE = text("DELETE FROM fsm_record WHERE key = :key")
+).bindparams(bindparam("now", type_=UTCDateTime())))
+_DELETE = Statement(text("DELETE FROM fsm_record WHERE key = :key"))
 
 
 @dataclass
@@ -44,20 +47,21 @@ class ConversationRow:
 
 
 async def read_row(connection: AsyncConnection, key: str) -> ConversationRow:
-    found = (await connection.execute(_SELECT, {"key": key})).first()
-    if found is None:
+    found = await driver_sql.fetch(connection, _SELECT, {"key": key})
+    if not found:
         return ConversationRow(state=None, data=EMPTY_DATA, stored=False)
-    return ConversationRow(state=found[0], data=found[1], stored=True)
+    return ConversationRow(state=found[0][0], data=found[0][1], stored=True)
 
 
 async def write_row(connection: AsyncConnection, key: str, row: ConversationRow) -> None:
     if row.finished:
         # A finished conversation leaves no row behind.
         if row.stored:
-            await connection.execute(_DELETE, {"key": key})
+            await driver_sql.execute(connection, _DELETE, {"key": key})
         row.stored = False
     else:
-        await connection.execute(_UPSERT, {"key": key, "state": row.state, "data": row.data, "now": utcnow()})
+        await driver_sql.execute(connection, _UPSERT,
+                                 {"key": key, "state": row.state, "data": row.data, "now": utcnow()})
         row.stored = True
     row.dirty = False
 

@@ -27,6 +27,8 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from storage import driver_sql
+from storage.driver_sql import Statement
 from storage.engine import SYNC_COMMITS, SYNC_STORE
 
 NEW, DONE, PARKED, STATE_PENDING = 0, 1, 2, 3
@@ -94,11 +96,11 @@ _CLAIM = (
     "WHERE update_id IN ({heads}) RETURNING update_id, chat_key, payload, attempts, status, state_after"
 )
 
-_DONE = text(
+_DONE = Statement(text(  # every update runs it: straight to the driver (storage/driver_sql.py)
     "UPDATE inbox SET status = :status, done_at = :now, payload = NULL, error = NULL, "
     "claim_token = :kept_token, state_after = :state_after, "
     "pending_reply = :pending_reply WHERE update_id = :update_id AND claim_token = :token"
-)
+))
 
 _STATE_WRITTEN = text(
     "UPDATE inbox SET status = 1, state_after = NULL, claim_token = NULL "
@@ -196,13 +198,13 @@ class Inbox:
         if claim.deferred_state:
             state_after = json.dumps([{"key": dataclasses.asdict(key), **changes}
                                       for key, changes in claim.deferred_state.items()], ensure_ascii=False)
-        result = await session.execute(_DONE, {"now": time.time(), "update_id": claim.update_id,
-                                               "token": claim.token, "pending_reply": pending,
-                                               "status": STATE_PENDING if state_after else DONE,
-                                               # STATE_PENDING keeps the claim: the sender's next update waits
-                                               "kept_token": claim.token if state_after else None,
-                                               "state_after": state_after})
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        connection = await session.connection() if isinstance(session, AsyncSession) else session
+        changed = await driver_sql.execute(connection, _DONE, {
+            "now": time.time(), "update_id": claim.update_id, "token": claim.token, "pending_reply": pending,
+            "status": STATE_PENDING if state_after else DONE,
+            # STATE_PENDING keeps the claim: the sender's next update waits
+            "kept_token": claim.token if state_after else None, "state_after": state_after})
+        if changed != 1:
             raise ClaimLost(f"update {claim.update_id}: the claim expired and was taken over")
 
     @staticmethod

@@ -19,6 +19,8 @@ from sqlalchemy import bindparam, exists, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import class_mapper, make_transient_to_detached
 
+from storage import driver_sql
+from storage.driver_sql import Statement
 from storage.models import OrgUnit, Staff, UnreachableRecipient
 
 _STAFF = Staff.__table__  # type: ignore[attr-defined]
@@ -29,11 +31,11 @@ _UNIT_KEYS = [column.key for column in _UNIT.columns]
 # A private chat's id is the user's id: the address pushes to this sender go to.
 TELEGRAM_UNREACHABLE = exists().where(_UNREACHABLE.c.channel == literal("telegram"),
                                       _UNREACHABLE.c.address == bindparam("tg_address"))
-_QUERY = (
+_QUERY = Statement(
     select(*_STAFF.columns, *_UNIT.columns, TELEGRAM_UNREACHABLE.label("unreachable"))
     .join_from(_STAFF, _UNIT, _STAFF.c.org_unit_id == _UNIT.c.id)
     .where(_STAFF.c.tg_user_id == bindparam("tg_user_id"), _STAFF.c.active == true())
-)
+)  # straight to the driver (storage/driver_sql.py), with SQLAlchemy's column types applied to the row
 
 
 Record = TypeVar("Record", Staff, OrgUnit)
@@ -59,9 +61,10 @@ class Sender:
 async def active_sender(session: AsyncSession, tg_user_id: int) -> Sender | None:
     """The active staff member bound to this Telegram account and their unit, or None for a stranger."""
     connection = await session.connection()
-    row = (await connection.execute(_QUERY, {"tg_user_id": tg_user_id, "tg_address": str(tg_user_id)})).first()
-    if row is None:
+    rows = await driver_sql.fetch(connection, _QUERY, {"tg_user_id": tg_user_id, "tg_address": str(tg_user_id)})
+    if not rows:
         return None
+    row = rows[0]
     split = len(_STAFF_KEYS)
     staff = detached(Staff, _STAFF_KEYS, row[:split])
     unit = detached(OrgUnit, _UNIT_KEYS, row[split:split + len(_UNIT_KEYS)])

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from aiogram.fsm.storage.base import StorageKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +20,7 @@ from storage import migrate
 from storage.engine import make_engine, make_sessionmaker
 from storage.fsm import DatabaseStorage
 from storage.models import Invite
+from storage.types import UTCDateTime
 from storage.uow import UnitOfWork
 from tests.support.databases import fresh_postgres
 
@@ -209,6 +211,77 @@ async def test_large_money_amounts_fit_the_columns(database_url: str) -> None:
         await engine.dispose()
 
 
+def typed(values: dict[str, object]) -> dict[str, tuple[str, object]]:
+    return {name: (type(value).__name__, value) for name, value in values.items()}
+
+
+async def test_driver_statements_commit_and_roll_back_with_the_orm(database_url: str) -> None:
+    """The per-update statements go to the driver (storage/driver_sql.py) but stay in the update's transaction:
+    rolled back with the ORM's writes, committed with them, and seen by the ORM in between."""
+    from sqlalchemy import text
+
+    from storage import driver_sql
+    from storage.models import Staff
+
+    upsert = driver_sql.Statement(text(
+        "INSERT INTO fsm_record (key, state, data, updated_at) VALUES (:key, :state, '{}', :now) "
+        "ON CONFLICT (key) DO UPDATE SET state = excluded.state").bindparams(
+        sqlalchemy.bindparam("now", type_=UTCDateTime())))
+    read = driver_sql.Statement(text("SELECT state, updated_at FROM fsm_record WHERE key = :key")
+                                .columns(state=sqlalchemy.String, updated_at=UTCDateTime()))
+    at = datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
+    async with demo_storage(database_url) as sessionmaker:
+        for outcome in ("rollback", "commit"):
+            async with UnitOfWork(sessionmaker) as uow:
+                someone, _ = (await uow.staff.in_subtree("/"))[0]
+                someone_id = someone.id
+                someone.locale = outcome
+                connection = await uow.session.connection()
+                assert await driver_sql.execute(connection, upsert, {"key": "k", "state": outcome, "now": at}) == 1
+                assert await driver_sql.fetch(connection, read, {"key": "k"}) == [(outcome, at)]
+                await uow.session.flush()
+                if outcome == "rollback":
+                    await uow.rollback()
+                else:
+                    await uow.commit()
+            async with UnitOfWork(sessionmaker) as uow:
+                rows = await driver_sql.fetch(await uow.session.connection(), read, {"key": "k"})
+                stored = await uow.session.get(Staff, someone_id)
+                assert stored is not None
+                if outcome == "rollback":
+                    assert rows == [] and stored.locale != "rollback"
+                else:
+                    assert rows == [("commit", at)] and stored.locale == "commit"
+
+
+async def test_a_driver_statement_on_a_locked_database_fails_as_sqlalchemy_would(tmp_path: Path) -> None:
+    """A locked SQLite database: OperationalError from SQLAlchemy (what the intake retries), no parameters quoted."""
+    import sqlite3
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from storage import driver_sql
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'locked.sqlite3'}"
+    async with demo_storage(url) as sessionmaker:
+        write = driver_sql.Statement(text("INSERT INTO fsm_record (key, state, data, updated_at) "
+                                          "VALUES (:key, 'secret-state', '{}', '2026-12-03')"))
+        blocker = sqlite3.connect(tmp_path / "locked.sqlite3")
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            async with UnitOfWork(sessionmaker) as uow:
+                connection = await uow.session.connection()
+                await connection.exec_driver_sql("PRAGMA busy_timeout=50")
+                with pytest.raises(OperationalError) as failed:
+                    await driver_sql.execute(connection, write, {"key": "+8613912345678"})
+        finally:
+            blocker.rollback()
+            blocker.close()
+    assert "locked" in str(failed.value)
+    assert "8613912345678" not in str(failed.value)
+
+
 async def test_the_sender_comes_back_as_the_orm_would_load_it(database_url: str) -> None:
     """active_sender builds its records without the models' __init__ (storage/repositories/sender.py): every column
     as stored, detached, and a change to one, added back to a session, is written."""
@@ -221,12 +294,13 @@ async def test_the_sender_comes_back_as_the_orm_would_load_it(database_url: str)
             someone.tg_user_id = 777_001
             someone.active = True
             await uow.commit()
-            loaded, unit_loaded = someone.model_dump(), unit.model_dump()
+            loaded, unit_loaded = typed(someone.model_dump()), typed(unit.model_dump())
         async with UnitOfWork(sessionmaker) as uow:
             sender = await active_sender(uow.session, 777_001)
             assert sender is not None and not sender.unreachable
-            assert sender.staff.model_dump() == loaded
-            assert sender.unit.model_dump() == unit_loaded
+            # Types too: the driver hands back 1 for True and text for a time on SQLite (storage/driver_sql.py)
+            assert typed(sender.staff.model_dump()) == loaded
+            assert typed(sender.unit.model_dump()) == unit_loaded
             assert sender.staff not in uow.session  # detached until a handler adds it
             sender.staff.locale = "en" if sender.staff.locale != "en" else "zh_CN"
             uow.session.add(sender.staff)
