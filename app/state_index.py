@@ -6,11 +6,13 @@ message at one step paid for some seventy tries that could never match (docs/BEN
 handler's StateFilters once; a handler whose states can't include the current one is passed over without a try.
 The same goes for the two filters most handlers start with: a command handler (aiogram's Command) can't match a
 text that doesn't start with its prefix, nor a main-menu button (ui/filters.MenuButton) a text that is not one of
-its labels. Everything else — the order, the filters, what a match gets — is aiogram's own `trigger`.
+its labels. A router left with no handler to try is passed over whole. Everything else — the order, the filters,
+what a match gets — is aiogram's own `trigger`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from inspect import isclass
 from typing import Any
 
@@ -92,8 +94,8 @@ class StateIndexedObserver(TelegramEventObserver):
             if prefixes is not None or buttons:
                 self._text_checks[id(handler)] = (prefixes, buttons)
 
-    async def trigger(self, event: TelegramObject, **kwargs: Any) -> Any:
-        raw_state = kwargs.get("raw_state")  # set by aiogram's FSM middleware; StateFilter's default is None too
+    def candidates(self, event: TelegramObject, raw_state: str | None) -> Iterator[HandlerObject]:
+        """The handlers that could take this event at this state, in aiogram's order."""
         accepts = self._accepts
         text_checks = self._text_checks
         # Command reads a caption too; MenuButton reads the text only (it checks that itself).
@@ -105,6 +107,11 @@ class StateIndexedObserver(TelegramEventObserver):
             checks = text_checks.get(id(handler))
             if checks is not None and not could_match_text(text, *checks):
                 continue
+            yield handler
+
+    async def trigger(self, event: TelegramObject, **kwargs: Any) -> Any:
+        # raw_state is set by aiogram's FSM middleware; StateFilter's default is None too.
+        for handler in self.candidates(event, kwargs.get("raw_state")):
             kwargs["handler"] = handler
             result, data = await handler.check(event, **kwargs)
             if result:
@@ -117,9 +124,23 @@ class StateIndexedObserver(TelegramEventObserver):
         return UNHANDLED
 
 
+class StateIndexedRouter(Router):
+    """aiogram's router, passed over whole when none of its handlers could take the event: no outer middleware to
+    run, no sub-router to try, so aiogram's walk would only copy the update's context into it and find nothing.
+    A message at a step used to walk all two dozen routers this way (docs/BENCHMARKS.md)."""
+
+    async def propagate_event(self, update_type: str, event: TelegramObject, **kwargs: Any) -> Any:
+        observer = self.observers.get(update_type)
+        if (isinstance(observer, StateIndexedObserver) and not self.sub_routers and not len(observer.outer_middleware)
+                and next(observer.candidates(event, kwargs.get("raw_state")), None) is None):
+            return UNHANDLED
+        return await super().propagate_event(update_type, event, **kwargs)
+
+
 def index_by_state(routers: list[Router]) -> None:
     """Call once every handler is registered (a handler added later is simply never skipped)."""
     for router in routers:
+        router.__class__ = StateIndexedRouter
         for name in INDEXED_EVENTS:
             observer = router.observers[name]
             observer.__class__ = StateIndexedObserver

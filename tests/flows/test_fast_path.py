@@ -130,6 +130,37 @@ async def test_a_typed_answer_tries_no_command_or_menu_filter(running_bot: BotUn
     assert tried["Command"] > 0
 
 
+async def test_a_typed_answer_enters_only_the_routers_that_could_take_it(running_bot: BotUnderTest, people: People,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Routers with no handler for the step (and no middleware or sub-router) are passed over whole
+    (app/state_index.py, StateIndexedRouter); the answer still reaches its step, and a command its handler."""
+    from aiogram import Router
+
+    entered: list[str] = []
+    original = Router._propagate_event
+
+    async def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("update_type") == "message":
+            entered.append(self.name)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Router, "_propagate_event", counted)
+    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13900000304", language_code="en")
+    assert "customer's name" in text_of(await chat.send("/newcustomer"))
+    entered.clear()
+    assert "phone number" in text_of(await chat.send("Gao Feng Haulage"))
+    all_routers = [router.name for router in running_bot.dispatcher.sub_routers]  # type: ignore[union-attr]
+    assert len(all_routers) > 20
+    # The dispatcher, the routers with a handler for a text at any state (customers' links, the gate, unknown
+    # commands), and the step's own: not the twenty between them.
+    assert entered[0] == running_bot.dispatcher.name  # type: ignore[union-attr]
+    assert entered[-1] == "customer-card", entered
+    assert len(entered) <= 5, entered
+    entered.clear()
+    assert "Cancelled" in text_of(await chat.send("/cancel"))
+    assert "common" in entered
+
+
 async def test_only_the_intake_store_waits_for_the_disk(running_bot: BotUnderTest, people: People) -> None:
     """SQLite: the store that Telegram's acknowledgement waits for commits with synchronous=FULL; the handlers'
     commits run at NORMAL (storage/engine.py)."""
