@@ -17,8 +17,15 @@ def make_engine(database_url: str, *, echo: bool = False, busy_timeout_s: float 
         # bench's flood for no throughput (docs/BENCHMARKS.md). An update waits for a free connection instead.
         engine = create_async_engine(database_url, echo=echo, hide_parameters=True,
                                      connect_args={"timeout": busy_timeout_s}, pool_size=SQLITE_CONNECTIONS,
-                                     max_overflow=0)
+                                     max_overflow=0, pool_reset_on_return=None)
         busy_ms = int(busy_timeout_s * 1000)
+
+        @event.listens_for(engine.sync_engine, "reset")
+        def _roll_back_if_open(dbapi_connection, record, state):
+            # The pool's own reset rolls back every connection it gets back, each a trip to aiosqlite's thread,
+            # though nearly every update has committed by then. Only an open transaction is rolled back here.
+            if state.asyncio_safe and not state.terminate_only and record.driver_connection.in_transaction:
+                dbapi_connection.rollback()
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):

@@ -282,6 +282,29 @@ async def test_a_driver_statement_on_a_locked_database_fails_as_sqlalchemy_would
     assert "8613912345678" not in str(failed.value)
 
 
+async def test_a_connection_given_back_mid_transaction_is_rolled_back(tmp_path: Path) -> None:
+    """SQLite's pool rolls back only a connection still in a transaction (storage/engine.py): a write left open
+    by a driver statement is undone and its lock released; a committed one stays."""
+    from sqlalchemy import text
+
+    from storage import driver_sql
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'reset.sqlite3'}", busy_timeout_s=0.2)
+    write = driver_sql.Statement(text("INSERT INTO fsm_record (key, state, data, updated_at) "
+                                      "VALUES (:key, 's', '{}', '2026-12-03')"))
+    try:
+        await migrate.upgrade(engine)
+        async with engine.connect() as connection:  # no SQLAlchemy transaction: only the driver knows
+            await driver_sql.execute(connection, write, {"key": "left-open"})
+        async with engine.begin() as connection:  # would wait out the busy timeout if the lock were still held
+            await driver_sql.execute(connection, write, {"key": "committed"})
+        async with engine.connect() as connection:
+            keys = (await connection.execute(text("SELECT key FROM fsm_record ORDER BY key"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert keys == ["committed"]
+
+
 async def test_the_sender_comes_back_as_the_orm_would_load_it(database_url: str) -> None:
     """active_sender builds its records without the models' __init__ (storage/repositories/sender.py): every column
     as stored, detached, and a change to one, added back to a session, is written."""
