@@ -22,6 +22,7 @@ from app.intake import Intake
 from app.middlewares import DatabaseMiddleware, UpdateSessionMiddleware
 from app.outgoing import BoundTexts
 from app.routers import make_routers
+from app.state_index import StateIndexedDispatcher
 from app.telegram import ResilientCalls
 from bot.config import SUPPORTED_LOCALES, Settings
 from bot.domain.playbook import default_playbook
@@ -90,7 +91,7 @@ def build_dispatcher(settings: Settings, sessionmaker: async_sessionmaker[AsyncS
     storage, isolation = fsm_backends(settings, sessionmaker)
     # aiogram's FSM middleware is registered by hand (disable_fsm only skips that registration) so that the update's
     # session opens before it reads the state: one session, one state read and one commit per update.
-    dispatcher = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
+    dispatcher = StateIndexedDispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
     i18n = i18n or make_i18n(settings.default_locale)
     for observer in observers:
         dispatcher.update.outer_middleware(observer)

@@ -16,15 +16,15 @@ from collections.abc import Iterator
 from inspect import isclass
 from typing import Any
 
-from aiogram import Router
-from aiogram.dispatcher.event.bases import UNHANDLED, SkipHandler
+from aiogram import Dispatcher, Router
+from aiogram.dispatcher.event.bases import REJECTED, UNHANDLED, SkipHandler
 from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.dispatcher.event.telegram import TelegramEventObserver
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message, TelegramObject
 
-from ui.filters import MenuButton
+from ui.filters import MenuButton, is_menu_text
 
 INDEXED_EVENTS = ("message", "callback_query")
 
@@ -85,6 +85,8 @@ class StateIndexedObserver(TelegramEventObserver):
 
     _accepts: dict[int, frozenset[str | None] | None]
     _text_checks: dict[int, tuple[str | None, list[MenuButton]]]
+    _prefix_chars: frozenset[str]
+    _could_take: dict[tuple[str | None, str, str | None], bool]
 
     def index(self) -> None:
         self._accepts = {id(handler): accepted_states(handler) for handler in self.handlers}
@@ -93,6 +95,21 @@ class StateIndexedObserver(TelegramEventObserver):
             prefixes, buttons = command_prefixes(handler), menu_buttons(handler)
             if prefixes is not None or buttons:
                 self._text_checks[id(handler)] = (prefixes, buttons)
+        self._prefix_chars = frozenset("".join(prefixes or "" for prefixes, _ in self._text_checks.values()))
+        self._could_take = {}
+
+    def could_take(self, event: TelegramObject, raw_state: str | None) -> bool:
+        """Whether any handler could take this event at this state. Asked of every router for every update, so the
+        answer is kept, keyed by what the checks read: the state, the text's first character where a command
+        handler's prefix has it, and the text where it is a menu label (a bounded set of keys)."""
+        text = (event.text or event.caption) if isinstance(event, Message) else None
+        stripped = text.lstrip() if text else ""
+        first = stripped[0] if stripped and stripped[0] in self._prefix_chars else ""
+        key = (raw_state, first, text if is_menu_text(text) else None)
+        found = self._could_take.get(key)
+        if found is None:
+            found = self._could_take[key] = next(self.candidates(event, raw_state), None) is not None
+        return found
 
     def candidates(self, event: TelegramObject, raw_state: str | None) -> Iterator[HandlerObject]:
         """The handlers that could take this event at this state, in aiogram's order."""
@@ -129,12 +146,42 @@ class StateIndexedRouter(Router):
     run, no sub-router to try, so aiogram's walk would only copy the update's context into it and find nothing.
     A message at a step used to walk all two dozen routers this way (docs/BENCHMARKS.md)."""
 
-    async def propagate_event(self, update_type: str, event: TelegramObject, **kwargs: Any) -> Any:
+    def passes_over(self, update_type: str, event: TelegramObject, raw_state: str | None) -> bool:
         observer = self.observers.get(update_type)
-        if (isinstance(observer, StateIndexedObserver) and not self.sub_routers and not len(observer.outer_middleware)
-                and next(observer.candidates(event, kwargs.get("raw_state")), None) is None):
+        return (isinstance(observer, StateIndexedObserver) and not self.sub_routers
+                and not len(observer.outer_middleware) and not observer.could_take(event, raw_state))
+
+    async def propagate_event(self, update_type: str, event: TelegramObject, **kwargs: Any) -> Any:
+        if self.passes_over(update_type, event, kwargs.get("raw_state")):
             return UNHANDLED
         return await super().propagate_event(update_type, event, **kwargs)
+
+
+class StateIndexedDispatcher(Dispatcher):
+    """aiogram's dispatcher, asking each router whether it passes the event over before handing it the update's
+    context: aiogram's `Router._propagate_event` with that one check added to its loop."""
+
+    async def _propagate_event(self, observer: TelegramEventObserver | None, update_type: str,
+                               event: TelegramObject, **kwargs: Any) -> Any:
+        response = UNHANDLED
+        if observer:
+            result, data = await observer.check_root_filters(event, **kwargs)
+            if not result:
+                return UNHANDLED
+            kwargs.update(data)
+            response = await observer.trigger(event, **kwargs)
+            if response is REJECTED:
+                return UNHANDLED
+            if response is not UNHANDLED:
+                return response
+        raw_state = kwargs.get("raw_state")
+        for router in self.sub_routers:
+            if isinstance(router, StateIndexedRouter) and router.passes_over(update_type, event, raw_state):
+                continue
+            response = await router.propagate_event(update_type=update_type, event=event, **kwargs)
+            if response is not UNHANDLED:
+                break
+        return response
 
 
 def index_by_state(routers: list[Router]) -> None:

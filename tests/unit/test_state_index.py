@@ -104,3 +104,35 @@ def test_the_text_checks_agree_with_every_command_and_menu_filter() -> None:
     finally:
         i18n.reset_current(token)
         asyncio.run(bot.session.close())
+
+
+def test_a_routers_kept_answer_agrees_with_trying_its_handlers() -> None:
+    """`could_take` keeps its answer per (state, first character, menu label): for every router, state and text
+    it says what walking the handlers says, whatever was asked before it (checked to fail with a key that leaves
+    the menu label out)."""
+    from app.state_index import StateIndexedRouter
+    from bot.i18n import make_i18n
+    from ui.labels import menu_texts
+
+    i18n = make_i18n("zh_CN")
+    token = i18n.set_current(i18n)
+    try:
+        routers = make_routers()
+        states = sorted(every_state(routers), key=str)
+        texts = [None, "", " ", "hello", "Li Lei Logistics", "李雷物流", "13912340301", "/start", " /menu x",
+                 "/newcustomer", "!help", *sorted(menu_texts())]
+        asked = passed_over = 0
+        for router in routers:
+            assert isinstance(router, StateIndexedRouter)
+            for observer in (router.message, router.callback_query):
+                assert isinstance(observer, StateIndexedObserver)
+                for text in texts:
+                    for state in states:
+                        event = Message.model_construct(text=text)
+                        walked = next(observer.candidates(event, state), None) is not None
+                        assert observer.could_take(event, state) == walked, (router.name, text, state)
+                        asked += 1
+                        passed_over += not walked
+        assert asked > 10_000 and passed_over > asked // 2
+    finally:
+        i18n.reset_current(token)
