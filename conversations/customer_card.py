@@ -42,7 +42,7 @@ from ui.customers import (
 )
 from ui.filters import Answer, NotMenuOrCommand
 from ui.flow import VISIT_FOR_CUSTOMER, Flow, hand_over, nav_buttons
-from ui.keyboards import main_menu
+from ui.keyboards import kept_per_language, main_menu
 from ui.labels import current_locale, format_day, playbook_label
 from ui.states import CustomerCard
 
@@ -164,6 +164,7 @@ async def show_card(message: Message, unit: OrgUnit | None, customers: CustomerS
     await message.answer(card_text(view), reply_markup=card_keyboard(view))
 
 
+@kept_per_language
 def choice_markup(field: str, choices: list[tuple[str, str]], columns: int = 2,
                   back: bool = True) -> InlineKeyboardMarkup:
     buttons = [InlineKeyboardButton(text=text, callback_data=CustomerPick(field=field, code=code).pack())
@@ -172,6 +173,7 @@ def choice_markup(field: str, choices: list[tuple[str, str]], columns: int = 2,
     return InlineKeyboardMarkup(inline_keyboard=[*rows, nav_buttons(back)])
 
 
+@kept_per_language
 def nav_markup(back: bool = True) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[nav_buttons(back)])
 
