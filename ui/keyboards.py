@@ -21,7 +21,6 @@ from bot.domain.menu import menu_entries
 from bot.i18n import LANGUAGE_NAMES
 from ui.labels import menu_label
 
-
 Markup = TypeVar("Markup", InlineKeyboardMarkup, ReplyKeyboardMarkup)
 
 
