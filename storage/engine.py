@@ -5,16 +5,23 @@ from __future__ import annotations
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-SQLITE_CONNECTIONS = 5
+SQLITE_CONNECTIONS = 10
+SQLITE_CACHE_KB = 512
+# PostgreSQL: an update holds a connection for as long as it runs, so with fewer connections than updates in flight
+# (MAX_UPDATES_IN_FLIGHT, 64 by default) updates queue for the pool, not for the CPU: 10 + 10 held the bench to
+# three quarters of its speed. Each connection costs the bot ~0.3 MB.
+POSTGRES_POOL, POSTGRES_OVERFLOW = 40, 10
 SYNC_COMMITS, SYNC_STORE = "NORMAL", "FULL"
 
 
 def make_engine(database_url: str, *, echo: bool = False, busy_timeout_s: float = 30.0) -> AsyncEngine:
     # A failed statement's error would otherwise quote its parameters (names, phones) into the log.
     if database_url.startswith("sqlite"):
-        # SQLite has one writer, so more connections than a few buy nothing, and each one is a thread of
-        # aiosqlite's with its own caches: the default pool (5 + 10 overflow) cost ~15 MB of peak RSS under the
-        # bench's flood for no throughput (docs/BENCHMARKS.md). An update waits for a free connection instead.
+        # An update holds its connection from its first read to its commit, its reply to Telegram included, so the
+        # pool bounds how many updates are past their first read at once: 5 left the bot idle while replies were
+        # on their way. Each connection is a thread of aiosqlite's with its own page cache, so the cache is kept
+        # small (the OS caches the file anyway): 10 connections at 512 KB fit the same peak RSS as 5 at 2 MB
+        # (docs/BENCHMARKS.md). More would buy little: SQLite has one writer.
         engine = create_async_engine(database_url, echo=echo, hide_parameters=True,
                                      connect_args={"timeout": busy_timeout_s}, pool_size=SQLITE_CONNECTIONS,
                                      max_overflow=0, pool_reset_on_return=None)
@@ -38,11 +45,12 @@ def make_engine(database_url: str, *, echo: bool = False, busy_timeout_s: float 
             # every commit before it durable too (storage/inbox.py, `store`).
             cursor.execute(f"PRAGMA synchronous={SYNC_COMMITS}")
             cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
             cursor.close()
 
         return engine
-    return create_async_engine(database_url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10,
-                               max_overflow=10)
+    return create_async_engine(database_url, echo=echo, hide_parameters=True, pool_pre_ping=True,
+                               pool_size=POSTGRES_POOL, max_overflow=POSTGRES_OVERFLOW)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -181,4 +181,6 @@ async def test_only_the_intake_store_waits_for_the_disk(running_bot: BotUnderTes
     assert seen[:3] == ["PRAGMA synchronous=FULL", "INSERT INTO inbox", "PRAGMA synchronous=NORMAL"], seen
     async with running_bot.storage.engine.connect() as connection:  # type: ignore[union-attr]
         level = (await connection.exec_driver_sql("PRAGMA synchronous")).scalar()
+        cache = (await connection.exec_driver_sql("PRAGMA cache_size")).scalar()
     assert level == 1  # NORMAL, for every other commit
+    assert cache == -512  # KB a connection: ten of them fit the bench's memory target (storage/engine.py)
