@@ -24,6 +24,7 @@ from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InlineKeyboardButton, Message
 from aiogram.utils.i18n import gettext as _
 
+from ui.filters import IsStaff
 from ui.keyboards import main_menu
 
 Ask = Callable[[Message, FSMContext, dict[str, Any]], Awaitable[None]]
@@ -134,5 +135,6 @@ async def on_nav(callback: CallbackQuery, callback_data: Nav, state: FSMContext,
 
 def make_router() -> Router:
     router = Router(name="flow-nav")
-    router.callback_query.register(on_nav, Nav.filter())
+    # Every flow is a staff member's: someone let go while one was open gets the gate's refusal instead.
+    router.callback_query.register(on_nav, Nav.filter(), IsStaff())
     return router

@@ -101,3 +101,27 @@ async def test_a_sales_rep_cannot_deactivate_and_a_forged_tap_outside_scope_is_r
     answers = [c for c in running_bot.api.calls if c.method == "answerCallbackQuery"]
     assert answers[-1].params.get("text") == t("That person is not in your part of the organisation.", lang)
     assert (await staff_named(running_bot, "+8613800000019")).active is True
+
+
+async def test_someone_let_go_mid_flow_who_taps_back_is_refused_not_failed(people: People,
+                                                                         running_bot: BotUnderTest) -> None:
+    """Found by the fuzz: a salesperson let go while a flow was open tapped Back, and the step asked again
+    read their (now missing) staff record and failed three times. Back and Cancel are staff buttons: the
+    stranger's refusal answers the tap."""
+    from ui.flow import Nav
+
+    chat = await people.onboarded("sales_rep", "dlr-shijiazhuang", "13911117709", language_code="en")
+    assert "customer's name" in text_of(await chat.send("/newcustomer"))
+    assert "phone number" in text_of(await chat.send("Late Leaver Logistics"))
+    leaving = await staff_named(running_bot, "+8613911117709")
+    async with UnitOfWork(running_bot.sessionmaker) as uow:
+        stored = await uow.session.get(Staff, leaving.id)
+        assert stored is not None
+        stored.active = False
+        await uow.commit()
+    before = len(chat.texts())
+    for action in ("back", "cancel"):
+        await tap_data(chat, Nav(action=action).pack())
+        answer = [c for c in running_bot.api.calls if c.method == "answerCallbackQuery"][-1]
+        assert answer.ok and answer.params.get("text", "").startswith("This assistant is only for"), answer
+    assert len(chat.texts()) == before  # nothing asked again, no apology
