@@ -48,16 +48,17 @@ class Prepared:
 
 
 class Statement:
-    """A statement, compiled on first use for each dialect."""
+    """A statement, compiled on first use for each dialect and driver (drivers differ in how parameters are marked)."""
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self._compiled: dict[str, Prepared] = {}
+        self._compiled: dict[tuple[str, str], Prepared] = {}
 
     def compiled(self, dialect: Dialect) -> Prepared:
-        found = self._compiled.get(dialect.name)
+        key = (dialect.name, dialect.driver)
+        found = self._compiled.get(key)
         if found is None:
-            found = self._compiled[dialect.name] = self._compile(dialect)
+            found = self._compiled[key] = self._compile(dialect)
         return found
 
     def _compile(self, dialect: Dialect) -> Prepared:
