@@ -142,19 +142,15 @@ class StateIndexedObserver(TelegramEventObserver):
 
 
 class StateIndexedRouter(Router):
-    """aiogram's router, passed over whole when none of its handlers could take the event: no outer middleware to
-    run, no sub-router to try, so aiogram's walk would only copy the update's context into it and find nothing.
-    A message at a step used to walk all two dozen routers this way (docs/BENCHMARKS.md)."""
+    """aiogram's router, which the dispatcher passes over whole when none of its handlers could take the event: no
+    outer middleware to run, no sub-router to try, so aiogram's walk would only copy the update's context into it
+    and find nothing. A message at a step used to walk all two dozen routers this way (docs/BENCHMARKS.md).
+    Only the dispatcher asks: our routers have no sub-routers (a nested one is simply walked as aiogram does)."""
 
     def passes_over(self, update_type: str, event: TelegramObject, raw_state: str | None) -> bool:
         observer = self.observers.get(update_type)
         return (isinstance(observer, StateIndexedObserver) and not self.sub_routers
                 and not len(observer.outer_middleware) and not observer.could_take(event, raw_state))
-
-    async def propagate_event(self, update_type: str, event: TelegramObject, **kwargs: Any) -> Any:
-        if self.passes_over(update_type, event, kwargs.get("raw_state")):
-            return UNHANDLED
-        return await super().propagate_event(update_type, event, **kwargs)
 
 
 class StateIndexedDispatcher(Dispatcher):
