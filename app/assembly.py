@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiogram import BaseMiddleware, Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import ClientDecodeError, TelegramAPIError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
@@ -17,6 +16,7 @@ from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.bot_session import JsonBodySession
 from app.deferred_state import DeferredStateStorage
 from app.intake import Intake
 from app.middlewares import DatabaseMiddleware, UpdateSessionMiddleware
@@ -108,7 +108,7 @@ def build_dispatcher(settings: Settings, sessionmaker: async_sessionmaker[AsyncS
 def build_bot(settings: Settings, token: str, api_base: str | None = None) -> Bot:
     """A bot whose calls retry 429 (after retry_after), 5xx and timeouts (app/telegram.py)."""
     base = api_base or settings.telegram_api_base
-    session = AiohttpSession(api=TelegramAPIServer.from_base(base)) if base else AiohttpSession()
+    session = JsonBodySession(api=TelegramAPIServer.from_base(base)) if base else JsonBodySession()
     session.middleware(BoundTexts())
     session.middleware(ResilientCalls())
     return Bot(token=token, session=session)
