@@ -1,8 +1,8 @@
 """Per-update plumbing: one unit of work per update, the sender's staff record and unit, and the services.
 
 The order matters (app/assembly.py): UpdateSessionMiddleware opens the update's unit of work before aiogram's FSM
-middleware reads the conversation state, so that read, the handler's writes and the new state share one session and
-one commit; DatabaseMiddleware runs inside the FSM middleware (and its per-user lock) and commits there.
+middleware reads the conversation state, so that read, the handler's writes and the new state share one transaction
+and one commit; DatabaseMiddleware runs inside the FSM middleware (and its per-user lock) and commits there.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.services.clock import Clock
 from bot.services.registry import build_services
 from pushes import outbox
-from storage.fsm import update_session
+from storage.fsm import update_unit
 from storage.inbox import Claim, Inbox, current_claim
 from storage.repositories.sender import active_sender
 from storage.uow import UnitOfWork
@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 
 class UpdateSessionMiddleware(BaseMiddleware):
-    """Opens the update's unit of work (no statement yet) and makes it the FSM storage's session; rolls back and
-    closes it when the update ends."""
+    """Opens the update's unit of work (no statement yet) and makes it the FSM storage's; rolls back and closes it
+    when the update ends."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
@@ -39,11 +39,11 @@ class UpdateSessionMiddleware(BaseMiddleware):
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         async with UnitOfWork(self.sessionmaker) as uow:
             data["uow"] = uow
-            token = update_session.set(uow.session)
+            token = update_unit.set(uow)
             try:
                 return await handler(event, data)
             finally:
-                update_session.reset(token)
+                update_unit.reset(token)
 
 
 class DatabaseMiddleware(BaseMiddleware):
@@ -66,7 +66,7 @@ class DatabaseMiddleware(BaseMiddleware):
                 lambda event, data: self(handler, event, data), event, data)
         user: User | None = data.get("event_from_user")
         claim = current_claim.get()
-        sender = await active_sender(uow.session, user.id) if user else None
+        sender = await active_sender(await uow.connection(), user.id) if user else None
         staff = sender.staff if sender else None
         data["staff"] = staff
         # A plain value for the error handler's language (it runs after the update's session is gone).
@@ -97,7 +97,7 @@ class DatabaseMiddleware(BaseMiddleware):
                         claim.update_id)
             result = None
         if claim is not None:
-            await Inbox.mark_done(uow.session, claim)
+            await Inbox.mark_done(await uow.connection(), claim)
         await uow.commit()
         if claim is not None:
             claim.completed = True
@@ -115,8 +115,8 @@ async def write_deferred_state(storage: object, claim: Claim, uow: UnitOfWork) -
         return
     try:
         await flush(claim)
-        await Inbox.state_written(uow.session, claim)
-        await uow.session.commit()
+        await Inbox.state_written(await uow.connection(), claim)
+        await uow.commit()
     except Exception as error:  # noqa: BLE001 - the update committed: what fails here is retried, not apologised for
         log.warning("update %s: its conversation state is written later (%s)", claim.update_id,
                     type(error).__name__)

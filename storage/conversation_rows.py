@@ -1,27 +1,24 @@
 """Conversation rows (fsm_record) in raw SQL, and the per-update copy of them that the FSM storage works on.
 
 Kept off the ORM, and off SQLAlchemy's execution layer (storage/driver_sql.py), on purpose: these statements run
-for every update (docs/BENCHMARKS.md). No aiogram here:
-UnitOfWork.commit flushes what an update changed (`flush_conversations`) right before it commits.
+for every update (docs/BENCHMARKS.md). No aiogram here: UnitOfWork.commit writes what an update changed right
+before it commits.
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import bindparam, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import driver_sql
 from storage.driver_sql import Statement
 from storage.types import UTCDateTime, utcnow
 
-# The session of the update being handled in this task; None outside an update.
-update_session: ContextVar[AsyncSession | None] = ContextVar("fieldbot_update_session", default=None)
-
 EMPTY_DATA = "{}"
-_CACHE_KEY = "fieldbot_conversations"
 
 _SELECT = Statement(text("SELECT state, data FROM fsm_record WHERE key = :key"))
 _UPSERT = Statement(text(
@@ -46,6 +43,18 @@ class ConversationRow:
         return self.state is None and self.data == EMPTY_DATA
 
 
+class UpdateUnit(Protocol):
+    """What the FSM storage needs of the update's unit of work (storage/uow.py)."""
+
+    conversations: dict[str, ConversationRow]
+
+    async def connection(self) -> AsyncConnection: ...
+
+
+# The unit of work of the update being handled in this task; None outside an update.
+update_unit: ContextVar[UpdateUnit | None] = ContextVar("fieldbot_update_unit", default=None)
+
+
 async def read_row(connection: AsyncConnection, key: str) -> ConversationRow:
     found = await driver_sql.fetch(connection, _SELECT, {"key": key})
     if not found:
@@ -64,25 +73,3 @@ async def write_row(connection: AsyncConnection, key: str, row: ConversationRow)
                                  {"key": key, "state": row.state, "data": row.data, "now": utcnow()})
         row.stored = True
     row.dirty = False
-
-
-def session_rows(session: AsyncSession) -> dict[str, ConversationRow]:
-    return session.info.setdefault(_CACHE_KEY, {})
-
-
-async def flush_conversations(session: AsyncSession) -> None:
-    """Writes the conversations this session changed, one statement each; the caller commits."""
-    rows = session.info.get(_CACHE_KEY)
-    if not rows:
-        return
-    pending = [(key, row) for key, row in rows.items() if row.dirty]
-    if not pending:
-        return
-    connection = await session.connection()
-    for key, row in pending:
-        await write_row(connection, key, row)
-
-
-def forget_conversations(session: AsyncSession) -> None:
-    """After a rollback: what this session read or changed is no longer what the database holds."""
-    session.info.pop(_CACHE_KEY, None)

@@ -1,6 +1,6 @@
 """Conversation state in the database, so a restart resumes a half-finished report where it was.
 
-Inside an update the state goes through that update's own session (`update_session`): the row is read once, every
+Inside an update the state goes through that update's own unit of work (`update_unit`): the row is read once, every
 later get/set of the update works on that copy, and the final state and data are written in one statement just
 before the update's commit (storage/conversation_rows.py, called by UnitOfWork.commit). So the new step and the data
 the step stored commit together or not at all, and SQLite never sees two writers from one handler. Outside an
@@ -17,9 +17,9 @@ from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from storage.conversation_rows import ConversationRow, read_row, session_rows, update_session, write_row
+from storage.conversation_rows import ConversationRow, UpdateUnit, read_row, update_unit, write_row
 
-__all__ = ["DatabaseStorage", "update_session"]
+__all__ = ["DatabaseStorage", "update_unit"]
 
 
 class DatabaseStorage(BaseStorage):
@@ -29,29 +29,29 @@ class DatabaseStorage(BaseStorage):
         self._engine: AsyncEngine = sessionmaker.kw["bind"]
         self._key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
 
-    async def _row(self, session: AsyncSession, key: str) -> ConversationRow:
-        rows = session_rows(session)
-        row = rows.get(key)
+    @staticmethod
+    async def _row(unit: UpdateUnit, key: str) -> ConversationRow:
+        row = unit.conversations.get(key)
         if row is None:
-            row = rows[key] = await read_row(await session.connection(), key)
+            row = unit.conversations[key] = await read_row(await unit.connection(), key)
         return row
 
     async def _get(self, key: StorageKey) -> ConversationRow:
         record_key = self._key_builder.build(key)
-        session = update_session.get()
-        if session is not None:
-            return await self._row(session, record_key)
+        unit = update_unit.get()
+        if unit is not None:
+            return await self._row(unit, record_key)
         async with self._engine.connect() as connection:
             return await read_row(connection, record_key)
 
     async def _set(self, key: StorageKey, *, state: str | None = None, data: str | None = None,
                    touch_state: bool = False) -> None:
         record_key = self._key_builder.build(key)
-        session = update_session.get()
-        if session is not None:
-            row = await self._row(session, record_key)
+        unit = update_unit.get()
+        if unit is not None:
+            row = await self._row(unit, record_key)
             self._change(row, state, data, touch_state)
-            row.dirty = True  # written by flush_conversations, right before the update's commit
+            row.dirty = True  # written by UnitOfWork.commit, right before the update's commit
             return
         async with self._engine.begin() as connection:
             row = await read_row(connection, record_key)

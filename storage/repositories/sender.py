@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, exists, literal, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import class_mapper, make_transient_to_detached
 
 from storage import driver_sql
@@ -58,9 +58,8 @@ class Sender:
     unreachable: bool  # their Telegram address is marked unreachable: they are back, so it must be cleared
 
 
-async def active_sender(session: AsyncSession, tg_user_id: int) -> Sender | None:
+async def active_sender(connection: AsyncConnection, tg_user_id: int) -> Sender | None:
     """The active staff member bound to this Telegram account and their unit, or None for a stranger."""
-    connection = await session.connection()
     rows = await driver_sql.fetch(connection, _QUERY, {"tg_user_id": tg_user_id, "tg_address": str(tg_user_id)})
     if not rows:
         return None

@@ -319,7 +319,7 @@ async def test_the_sender_comes_back_as_the_orm_would_load_it(database_url: str)
             await uow.commit()
             loaded, unit_loaded = typed(someone.model_dump()), typed(unit.model_dump())
         async with UnitOfWork(sessionmaker) as uow:
-            sender = await active_sender(uow.session, 777_001)
+            sender = await active_sender(await uow.connection(), 777_001)
             assert sender is not None and not sender.unreachable
             # Types too: the driver hands back 1 for True and text for a time on SQLite (storage/driver_sql.py)
             assert typed(sender.staff.model_dump()) == loaded
@@ -332,18 +332,18 @@ async def test_the_sender_comes_back_as_the_orm_would_load_it(database_url: str)
         async with UnitOfWork(sessionmaker) as uow:
             stored = await uow.session.get(Staff, someone.id)
             assert stored is not None and stored.locale == changed
-            assert await active_sender(uow.session, 999_999) is None
+            assert await active_sender(await uow.connection(), 999_999) is None
 
 
 FIRST_IN_A_FRESH_PROCESS = """
 import asyncio, sys
-from storage.engine import make_engine, make_sessionmaker
+from storage.engine import make_engine
 from storage.repositories.sender import active_sender
 
 async def main():
     engine = make_engine(sys.argv[1])
-    async with make_sessionmaker(engine)() as session:
-        sender = await active_sender(session, 777_002)
+    async with engine.connect() as connection:
+        sender = await active_sender(connection, 777_002)
         print(sender.staff.tg_user_id, sender.unit.code)
     await engine.dispose()
 
