@@ -96,9 +96,9 @@ class DatabaseMiddleware(BaseMiddleware):
             log.warning("update %s: a reply failed after retries; the writes commit, it is sent later",
                         claim.update_id)
             result = None
-        if claim is not None:
-            await Inbox.mark_done(await uow.connection(), claim)
-        await uow.commit()
+        # The update's done mark goes with its writes and the COMMIT, in one trip to the database.
+        done = (Inbox.done_step(claim),) if claim is not None else ()
+        await uow.commit(*done)
         if claim is not None:
             claim.completed = True
             if claim.deferred_state:  # Redis: the update is STATE_PENDING until Redis has its state

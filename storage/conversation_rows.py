@@ -62,14 +62,22 @@ async def read_row(connection: AsyncConnection, key: str) -> ConversationRow:
     return ConversationRow(state=found[0][0], data=found[0][1], stored=True)
 
 
-async def write_row(connection: AsyncConnection, key: str, row: ConversationRow) -> None:
+def write_step(key: str, row: ConversationRow) -> driver_sql.Step | None:
+    """The statement that stores the row as it now is, for the update's commit; None when nothing is to write."""
     if row.finished:
         # A finished conversation leaves no row behind.
-        if row.stored:
-            await driver_sql.execute(connection, _DELETE, {"key": key})
-        row.stored = False
-    else:
-        await driver_sql.execute(connection, _UPSERT,
-                                 {"key": key, "state": row.state, "data": row.data, "now": utcnow()})
-        row.stored = True
+        return driver_sql.Step(_DELETE, {"key": key}) if row.stored else None
+    return driver_sql.Step(_UPSERT, {"key": key, "state": row.state, "data": row.data, "now": utcnow()})
+
+
+def written(row: ConversationRow) -> None:
+    """After the commit that wrote the row."""
+    row.stored = not row.finished
     row.dirty = False
+
+
+async def write_row(connection: AsyncConnection, key: str, row: ConversationRow) -> None:
+    step = write_step(key, row)
+    if step is not None:
+        await driver_sql.execute(connection, step.statement, step.params)
+    written(row)

@@ -5,9 +5,11 @@ statements themselves: about half of the bot's database time per update (docs/BE
 compiled once per dialect, and each run is one driver call. On SQLite that is aiosqlite's own API, one trip to its
 thread; elsewhere the DBAPI cursor SQLAlchemy adapts, in one greenlet switch.
 
-They run inside SQLAlchemy's transaction, on the connection the update's session holds, so they commit or roll back
-with the handler's ORM writes. Errors come out as SQLAlchemy's (OperationalError for a locked database, without
-parameters), as from any other statement, and engine listeners of `before_cursor_execute` see them.
+They run on the update's connection (storage/uow.py), in the driver's transaction the ORM's writes join, so all
+commit or roll back together. The commit itself is one trip too (`run_and_commit`): the update's last writes (its
+conversation row, its inbox mark) and the COMMIT go to the driver at once. Errors come out as SQLAlchemy's
+(OperationalError for a locked database, without parameters), as from any other statement, and engine listeners
+of `before_cursor_execute` and `commit` see these statements and commits as they see SQLAlchemy's own.
 """
 
 from __future__ import annotations
@@ -84,6 +86,96 @@ async def execute(connection: AsyncConnection, statement: Statement, params: Map
     return count
 
 
+@dataclass(frozen=True)
+class Step:
+    """A statement run at commit. When `expect` is set and the statement changes another number of rows, nothing
+    commits and `lost` is raised."""
+
+    statement: Statement
+    params: Mapping[str, Any]
+    expect: int | None = None
+    lost: Exception | None = None
+
+
+async def run_and_commit(connection: AsyncConnection, steps: Sequence[Step]) -> None:
+    """Runs the steps and commits the driver's transaction, in one trip to the driver."""
+    dialect = connection.dialect
+    sync = connection.sync_connection
+    assert sync is not None
+    prepared = []
+    for step in steps:
+        compiled = step.statement.compiled(dialect)
+        prepared.append((compiled.sql, compiled.arguments(step.params), step.expect))
+    listeners = sync.dispatch.before_cursor_execute
+    if listeners:
+        for sql, arguments, _ in prepared:
+            listeners(sync, None, sql, arguments, None, False)
+    try:
+        if dialect.driver == "aiosqlite":
+            driver = sync.connection.driver_connection
+            assert driver is not None
+            # aiosqlite's own way of running a function on its thread (what its execute and commit call).
+            failed = await driver._execute(_sqlite_steps, driver, prepared)
+        else:
+            failed = await connection.run_sync(_cursor_steps, prepared)
+    except dialect.loaded_dbapi.Error as error:
+        sql = prepared[0][0] if prepared else "COMMIT"
+        raise DBAPIError.instance(sql, None, error, dialect.loaded_dbapi.Error, hide_parameters=True,
+                                  dialect=dialect) from error
+    if failed is not None:
+        raise steps[failed].lost or AssertionError(f"step {failed} changed an unexpected number of rows")
+    if sync.dispatch.commit:
+        sync.dispatch.commit(sync)
+
+
+async def rollback(connection: AsyncConnection) -> None:
+    """Rolls the driver's transaction back, when there is one (on SQLite, asking costs no trip)."""
+    sync = connection.sync_connection
+    assert sync is not None
+    if connection.dialect.driver == "aiosqlite":
+        driver = sync.connection.driver_connection
+        assert driver is not None
+        if driver.in_transaction:
+            await driver.rollback()
+        return
+    await connection.run_sync(lambda conn: conn.connection.dbapi_connection.rollback())  # type: ignore[union-attr]
+
+
+def _sqlite_execute(driver: Any, sql: str, arguments: tuple[Any, ...]) -> int:
+    cursor = driver._conn.execute(sql, arguments)
+    count: int = cursor.rowcount
+    cursor.close()
+    return count
+
+
+def _sqlite_steps(driver: Any, prepared: Sequence[tuple[str, tuple[Any, ...], int | None]]) -> int | None:
+    raw = driver._conn  # on aiosqlite's thread: the sqlite3 connection
+    for index, (sql, arguments, expect) in enumerate(prepared):
+        cursor = raw.execute(sql, arguments)
+        count = cursor.rowcount
+        cursor.close()
+        if expect is not None and count != expect:
+            return index  # left uncommitted: the unit of work rolls back
+    raw.commit()
+    return None
+
+
+def _cursor_steps(connection: Connection, prepared: Sequence[tuple[str, tuple[Any, ...], int | None]]
+                  ) -> int | None:
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
+    cursor = dbapi_connection.cursor()
+    try:
+        for index, (sql, arguments, expect) in enumerate(prepared):
+            cursor.execute(sql, arguments)
+            if expect is not None and cursor.rowcount != expect:
+                return index
+    finally:
+        cursor.close()
+    dbapi_connection.commit()
+    return None
+
+
 async def _run(connection: AsyncConnection, statement: Statement, params: Mapping[str, Any], *,
                want_rows: bool) -> tuple[list[tuple[Any, ...]], int]:
     dialect = connection.dialect
@@ -102,10 +194,7 @@ async def _run(connection: AsyncConnection, statement: Statement, params: Mappin
             if want_rows:
                 raw = await driver.execute_fetchall(compiled.sql, arguments)
                 return [compiled.row(row) for row in raw], len(raw)
-            cursor = await driver.execute(compiled.sql, arguments)
-            count = cursor.rowcount
-            await cursor.close()
-            return [], count
+            return [], await driver._execute(_sqlite_execute, driver, compiled.sql, arguments)  # one trip
         return await connection.run_sync(_on_cursor, compiled, arguments, want_rows)
     except dialect.loaded_dbapi.Error as error:
         raise DBAPIError.instance(compiled.sql, None, error, dialect.loaded_dbapi.Error, hide_parameters=True,

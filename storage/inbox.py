@@ -190,22 +190,26 @@ class Inbox:
                 await connection.execute(_RENEW, {"until": time.time() + self.claim_ttl_s, "tokens": list(tokens)})
 
     @staticmethod
-    async def mark_done(session: AsyncSession | AsyncConnection, claim: Claim) -> None:
-        """In the handler's own transaction: the update is done exactly when its writes commit (STATE_PENDING, with
-        the state to write, when conversation state waits for Redis: see `state_written`)."""
+    def done_step(claim: Claim) -> driver_sql.Step:
+        """The update's done mark, for the handler's own commit: the update is done exactly when its writes commit
+        (STATE_PENDING, with the state to write, when conversation state waits for Redis: see `state_written`)."""
         pending = json.dumps(claim.failed_sends, ensure_ascii=False) if claim.failed_sends else None
         state_after = None
         if claim.deferred_state:
             state_after = json.dumps([{"key": dataclasses.asdict(key), **changes}
                                       for key, changes in claim.deferred_state.items()], ensure_ascii=False)
-        connection = await session.connection() if isinstance(session, AsyncSession) else session
-        changed = await driver_sql.execute(connection, _DONE, {
+        return driver_sql.Step(_DONE, {
             "now": time.time(), "update_id": claim.update_id, "token": claim.token, "pending_reply": pending,
             "status": STATE_PENDING if state_after else DONE,
             # STATE_PENDING keeps the claim: the sender's next update waits
-            "kept_token": claim.token if state_after else None, "state_after": state_after})
-        if changed != 1:
-            raise ClaimLost(f"update {claim.update_id}: the claim expired and was taken over")
+            "kept_token": claim.token if state_after else None, "state_after": state_after},
+            expect=1, lost=ClaimLost(f"update {claim.update_id}: the claim expired and was taken over"))
+
+    @staticmethod
+    async def mark_done(connection: AsyncConnection, claim: Claim) -> None:
+        step = Inbox.done_step(claim)
+        if await driver_sql.execute(connection, step.statement, step.params) != step.expect:
+            raise step.lost or ClaimLost(str(claim.update_id))
 
     @staticmethod
     async def state_written(session: AsyncSession | AsyncConnection, claim: Claim) -> None:

@@ -14,7 +14,8 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from storage.conversation_rows import ConversationRow, write_row
+from storage import driver_sql
+from storage.conversation_rows import ConversationRow, write_step, written
 from storage.repositories import (
     AttemptRepository,
     AuditRepository,
@@ -63,13 +64,12 @@ class UnitOfWork:
         return self._session
 
     async def connection(self) -> AsyncConnection:
-        """The unit's connection, in its transaction: what runs on it commits with everything else."""
+        """The unit's connection: what runs on it commits with everything else, at `commit`. Statements sent
+        straight to the driver (storage/driver_sql.py) run in the driver's own transaction, which the ORM's joins."""
         if self._connection is None:
             if self._session is not None:
                 return await self._session.connection()
             self._connection = await self._engine.connect()
-        if not self._connection.in_transaction():
-            await self._connection.begin()
         return self._connection
 
     @cached_property
@@ -147,27 +147,34 @@ class UnitOfWork:
             if self._connection is not None:
                 await self._connection.close()
 
-    async def commit(self) -> None:
-        # Conversation state changed during the update is written here, so it commits with the handler's writes.
-        pending = [(key, row) for key, row in self.conversations.items() if row.dirty]
-        if pending:
-            connection = await self.connection()
-            for key, row in pending:
-                await write_row(connection, key, row)
-        if self._connection is None:
-            await self.session.commit()
-            return
+    async def commit(self, *steps: driver_sql.Step) -> None:
+        """Commits everything: the ORM's writes, the conversation rows the update changed, and `steps` (the update's
+        inbox mark) go to the driver with the COMMIT in one trip (storage/driver_sql.py)."""
         if self._session is not None:
-            await self._session.commit()  # joined to the unit's transaction: flushes, and leaves the commit to it
-        await self._connection.commit()
+            await self._session.flush()
+        changed = [(key, row) for key, row in self.conversations.items() if row.dirty]
+        writes = [step for key, row in changed if (step := write_step(key, row)) is not None]
+        writes += steps
+        if writes or self._session is not None or self._connection is not None:
+            await driver_sql.run_and_commit(await self.connection(), writes)
+        for _, row in changed:
+            written(row)
+        # SQLAlchemy's own bookkeeping of the transaction just committed (no statement, the driver has nothing left).
+        if self._session is not None:
+            await self._session.commit()
+        if self._connection is not None and self._connection.in_transaction():
+            await self._connection.commit()
 
     async def rollback(self) -> None:
         # What this unit read or changed of conversations is no longer what the database holds.
         self.conversations = {}
         if self._session is not None:
-            await self._session.rollback()  # joined: rolls the unit's transaction back too
-        if self._connection is not None and self._connection.in_transaction():
-            await self._connection.rollback()
+            await self._session.rollback()
+        if self._connection is not None:
+            if self._connection.in_transaction():
+                await self._connection.rollback()
+            # The statements that ran straight on the driver began a transaction SQLAlchemy does not know of.
+            await driver_sql.rollback(self._connection)
 
 
 _REPOSITORIES = tuple(name for name, value in vars(UnitOfWork).items() if isinstance(value, cached_property))

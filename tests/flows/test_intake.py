@@ -319,20 +319,20 @@ async def test_a_claim_lost_at_the_done_mark_loses_no_submission(running_bot: Bo
     await tap_data(chat, latest_province_default(chat))
     await chat.send("Xinji")
     await pick(chat, "stage", "collect")
-    original = Inbox.mark_done
+    original = Inbox.done_step
     missed: list[int] = []
 
-    async def late_token(session, claim):  # type: ignore[no-untyped-def]
+    def late_token(claim):  # type: ignore[no-untyped-def]
         if missed:
-            return await original(session, claim)
+            return original(claim)
         missed.append(claim.update_id)
         token, claim.token = claim.token, "taken-over"  # as the database sees it: another token holds the row
         try:
-            return await original(session, claim)
+            return original(claim)
         finally:
             claim.token = token  # the claim loop hands the running handler the new token a moment later
 
-    monkeypatch.setattr(Inbox, "mark_done", staticmethod(late_token))
+    monkeypatch.setattr(Inbox, "done_step", staticmethod(late_token))
     replies = await pick(chat, "confirm", "submit")
     assert missed, "the done mark missed once"
     assert replies and not any(RETRY_APOLOGY in reply.get("text", "") for reply in replies)
