@@ -231,12 +231,16 @@ async def test_driver_statements_commit_and_roll_back_with_the_orm(database_url:
                                 .columns(state=sqlalchemy.String, updated_at=UTCDateTime()))
     at = datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
     async with demo_storage(database_url) as sessionmaker:
-        for outcome in ("rollback", "commit"):
+        # The statements first, then the ORM joins (an update), or the session first (the scheduler, the CLI).
+        for first, outcome in [(first, outcome) for first in ("statements", "session")
+                               for outcome in ("rollback", "commit")]:
             async with UnitOfWork(sessionmaker) as uow:
+                if first == "statements":
+                    assert await driver_sql.fetch(await uow.connection(), read, {"key": "nothing"}) == []
                 someone, _ = (await uow.staff.in_subtree("/"))[0]
                 someone_id = someone.id
-                someone.locale = outcome
-                connection = await uow.session.connection()
+                someone.locale = f"{first[:3]}-{outcome[:4]}"  # locale holds 8 characters
+                connection = await uow.connection()
                 assert await driver_sql.execute(connection, upsert, {"key": "k", "state": outcome, "now": at}) == 1
                 assert await driver_sql.fetch(connection, read, {"key": "k"}) == [(outcome, at)]
                 await uow.session.flush()
@@ -249,9 +253,85 @@ async def test_driver_statements_commit_and_roll_back_with_the_orm(database_url:
                 stored = await uow.session.get(Staff, someone_id)
                 assert stored is not None
                 if outcome == "rollback":
-                    assert rows == [] and stored.locale != "rollback"
+                    assert rows == [] and stored.locale != f"{first[:3]}-roll"
                 else:
-                    assert rows == [("commit", at)] and stored.locale == "commit"
+                    assert rows == [("commit", at)] and stored.locale == f"{first[:3]}-comm"
+            async with UnitOfWork(sessionmaker) as uow:  # clean for the next round
+                await driver_sql.execute(await uow.connection(), driver_sql.Statement(text(
+                    "DELETE FROM fsm_record WHERE key = 'k'")), {})
+                await uow.commit()
+
+
+async def test_a_commit_sends_its_steps_and_a_missed_one_commits_nothing(database_url: str) -> None:
+    """UnitOfWork.commit sends its steps with the COMMIT; a step that changes another number of rows than it
+    expects (the inbox mark of a claim taken over) raises its error and nothing of the unit commits."""
+    from sqlalchemy import text
+
+    from storage import driver_sql
+    from storage.models import Staff
+
+    insert = driver_sql.Statement(text("INSERT INTO fsm_record (key, state, data, updated_at) "
+                                       "VALUES (:key, 's', '{}', '2026-12-03')"))
+    touch = driver_sql.Statement(text("UPDATE fsm_record SET state = 'touched' WHERE key = :key"))
+    read = driver_sql.Statement(text("SELECT key, state FROM fsm_record ORDER BY key"))
+
+    class Lost(Exception):
+        pass
+
+    async with demo_storage(database_url) as sessionmaker:
+        async with UnitOfWork(sessionmaker) as uow:
+            someone, _ = (await uow.staff.in_subtree("/"))[0]
+            someone_id, someone.locale = someone.id, "missed"
+            with pytest.raises(Lost):
+                await uow.commit(driver_sql.Step(insert, {"key": "a"}),
+                                 driver_sql.Step(touch, {"key": "nobody"}, expect=1, lost=Lost()))
+            await uow.rollback()
+        async with UnitOfWork(sessionmaker) as uow:
+            assert await driver_sql.fetch(await uow.connection(), read, {}) == []
+            assert (await uow.session.get(Staff, someone_id)).locale != "missed"  # type: ignore[union-attr]
+            await uow.commit(driver_sql.Step(insert, {"key": "b"}), driver_sql.Step(touch, {"key": "b"}, expect=1))
+        async with UnitOfWork(sessionmaker) as uow:
+            assert await driver_sql.fetch(await uow.connection(), read, {}) == [("b", "touched")]
+
+
+async def test_a_read_does_not_wait_for_another_writer(tmp_path: Path) -> None:
+    """Reads run on the event loop's thread (storage/driver_sql.py): in WAL mode they never wait for the write lock,
+    so another process holding it does not stall the bot. A write still waits, on aiosqlite's thread, and the event
+    loop goes on meanwhile."""
+    import asyncio
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from storage import driver_sql
+
+    path = tmp_path / "busy.sqlite3"
+    engine = make_engine(f"sqlite+aiosqlite:///{path}", busy_timeout_s=30)
+    read = driver_sql.Statement(text("SELECT key FROM fsm_record"))
+    write = driver_sql.Statement(text("INSERT INTO fsm_record (key, state, data, updated_at) "
+                                      "VALUES ('mine', 's', '{}', '2026-12-03')"))
+    try:
+        await migrate.upgrade(engine)
+        blocker = sqlite3.connect(path)
+        blocker.execute("BEGIN IMMEDIATE")
+        blocker.execute("INSERT INTO fsm_record (key, state, data, updated_at) VALUES ('theirs', 's', '{}', 'x')")
+        try:
+            async with engine.connect() as connection:
+                # Their write is not committed: not seen, and not waited for.
+                assert await asyncio.wait_for(driver_sql.fetch(connection, read, {}), 5) == []
+                writing = asyncio.create_task(driver_sql.execute(connection, write, {}))
+                ticks = 0
+                while ticks < 20:  # the loop runs while the write waits for the lock
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+                assert not writing.done()
+                blocker.commit()
+                assert await asyncio.wait_for(writing, 10) == 1
+                assert sorted(key for (key,) in await driver_sql.fetch(connection, read, {})) == ["mine", "theirs"]
+        finally:
+            blocker.close()
+    finally:
+        await engine.dispose()
 
 
 async def test_a_driver_statement_on_a_locked_database_fails_as_sqlalchemy_would(tmp_path: Path) -> None:
