@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage import sqlite_driver
+
 SQLITE_CONNECTIONS = 10
 SQLITE_CACHE_KB = 512
 # PostgreSQL: an update holds a connection for as long as it runs, so with fewer connections than updates in flight
@@ -23,7 +25,7 @@ def make_engine(database_url: str, *, echo: bool = False, busy_timeout_s: float 
         # on their way. Each connection is a thread of aiosqlite's with its own page cache, so the cache is kept
         # small (the OS caches the file anyway): 10 connections at 512 KB fit the same peak RSS as 5 at 2 MB
         # (docs/BENCHMARKS.md). More would buy little: SQLite has one writer.
-        engine = create_async_engine(database_url, echo=echo, hide_parameters=True,
+        engine = create_async_engine(database_url, echo=echo, hide_parameters=True, module=sqlite_driver.dbapi(),
                                      # The per-update reads run on the event loop's thread (storage/driver_sql.py)
                                      connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
                                      pool_size=SQLITE_CONNECTIONS,
@@ -45,7 +47,8 @@ def make_engine(database_url: str, *, echo: bool = False, busy_timeout_s: float 
             mode = cursor.fetchone()
             # Only in WAL mode does a read never wait for a writer, so only then may it run on the event loop's
             # thread (storage/driver_sql.py). (An in-memory database, say, has no WAL.)
-            _record.info[READS_INLINE] = bool(mode) and str(mode[0]).lower() == "wal"
+            wal = bool(mode) and str(mode[0]).lower() == "wal"
+            _record.info[READS_INLINE] = dbapi_connection.reads_inline = wal
             cursor.execute("PRAGMA foreign_keys=ON")
             # A commit doesn't wait for the disk (a crash of the bot loses nothing; a power cut may undo the last
             # commits). The intake's store, which Telegram's acknowledgement waits for, syncs, and that sync makes

@@ -1,0 +1,143 @@
+"""SQLAlchemy's aiosqlite adapter, with each statement one trip to aiosqlite's thread, and a read none.
+
+SQLAlchemy's adapter runs a statement as four trips to aiosqlite's thread (open a cursor, execute, fetch the rows,
+close), and commits even when nothing is open. Each trip costs ~75 µs of CPU, the statement itself a few
+(docs/BENCHMARKS.md): an ORM query cost 300 µs before it ran. Here a statement is one function run on that thread
+(aiosqlite's own `_execute`, which its execute and commit use), and in WAL mode a SELECT runs on the event loop's
+thread, as storage/driver_sql.py's reads do: a read there never waits for a writer. Handed to SQLAlchemy as the
+engine's DBAPI module (`create_async_engine(module=...)`), so the dialect, its types and its errors are SQLAlchemy's.
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_dbapi
+from sqlalchemy.util.concurrency import await_
+
+Result = tuple[Any, int, Any, list[Any]]  # description, rowcount, lastrowid, rows
+
+
+def is_read(sql: str) -> bool:
+    return sql.lstrip()[:6].upper() == "SELECT"
+
+
+def _run(raw: sqlite3.Connection, sql: str, parameters: Any, many: bool) -> Result:
+    cursor = raw.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, parameters)
+        elif parameters is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, parameters)
+        rows = cursor.fetchall() if cursor.description else []
+        return cursor.description, cursor.rowcount, cursor.lastrowid, rows
+    finally:
+        cursor.close()
+
+
+def _on_thread(driver: Any, sql: str, parameters: Any, many: bool) -> Result:
+    return _run(driver._conn, sql, parameters, many)
+
+
+async def _nothing() -> None:
+    return None
+
+
+class OneTripCursor:
+    """A DBAPI cursor over a result already fetched whole (as SQLAlchemy's adapter does for aiosqlite)."""
+
+    server_side = False
+
+    def __init__(self, adapt_connection: OneTripConnection) -> None:
+        self._adapt_connection = adapt_connection
+        self._rows: collections.deque[Any] = collections.deque()
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: Any = None
+        self.arraysize = 1
+
+    def _execute(self, sql: str, parameters: Any, many: bool) -> None:
+        connection = self._adapt_connection
+        driver = connection._connection
+        try:
+            if connection.reads_inline and not many and is_read(sql):
+                result = _run(driver._conn, sql, parameters, many)
+                # AsyncConnection.execute insists that a statement awaited something (AwaitRequired otherwise):
+                # a coroutine that returns at once, two greenlet switches, no trip through the event loop.
+                await_(_nothing())
+            else:
+                result = await_(driver._execute(_on_thread, driver, sql, parameters, many))
+        except Exception as error:  # noqa: BLE001 - SQLAlchemy's adapter turns it into the DBAPI's error
+            connection._handle_exception(error)
+        self.description, self.rowcount, self.lastrowid, rows = result
+        self._rows = collections.deque(rows)
+
+    def execute(self, operation: str, parameters: Any = None) -> None:
+        self._execute(operation, parameters, many=False)
+
+    def executemany(self, operation: str, seq_of_parameters: Sequence[Any]) -> None:
+        self._execute(operation, seq_of_parameters, many=True)
+
+    def fetchone(self) -> Any:
+        return self._rows.popleft() if self._rows else None
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        rows = self._rows
+        return [rows.popleft() for _ in range(min(size or self.arraysize, len(rows)))]
+
+    def fetchall(self) -> list[Any]:
+        rows = list(self._rows)
+        self._rows.clear()
+        return rows
+
+    def __iter__(self) -> Iterator[Any]:
+        while self._rows:
+            yield self._rows.popleft()
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    async def _async_soft_close(self) -> None:
+        """SQLAlchemy's asyncio layer closes a cursor this way before handing back its result: already done."""
+
+    def setinputsizes(self, *inputsizes: Any) -> None:
+        pass
+
+    def setoutputsize(self, size: Any, column: Any = None) -> None:
+        pass
+
+
+class OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ("reads_inline",)
+
+    _cursor_cls = OneTripCursor  # type: ignore[assignment]
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.reads_inline = False  # set when the connection is found in WAL mode (storage/engine.py)
+
+    def commit(self) -> None:
+        # Nothing open (storage/driver_sql.py committed it already, or nothing was written): no trip.
+        if self._connection._connection and self._connection.in_transaction:
+            super().commit()
+
+    def rollback(self) -> None:
+        if self._connection._connection and self._connection.in_transaction:
+            super().rollback()
+
+
+class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
+        adapted = super().connect(*arg, **kw)
+        return OneTripConnection(self, adapted._connection)
+
+
+def dbapi() -> OneTripDBAPI:
+    import aiosqlite
+
+    return OneTripDBAPI(aiosqlite, sqlite3)

@@ -1,0 +1,92 @@
+"""SQLite through storage/sqlite_driver.py: the ORM and Core as ever, each statement one trip to aiosqlite's thread
+and a read none."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import migrate
+from storage.engine import make_engine, make_sessionmaker
+from storage.models import FsmRecord
+from storage.uow import UnitOfWork
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'trips.sqlite3'}")
+    await migrate.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The functions sent to aiosqlite's thread, by name."""
+    sent: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(getattr(fn, "__name__", type(fn).__name__))
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return sent
+
+
+async def test_orm_reads_stay_on_the_loop_and_each_write_is_one_trip(engine: AsyncEngine, trips: list[str]) -> None:
+    from storage.types import utcnow
+
+    sessionmaker = make_sessionmaker(engine)
+    async with UnitOfWork(sessionmaker) as uow:
+        await uow.connection()  # checked out before counting: the pool's own trips are not the point here
+        trips.clear()
+        assert (await uow.session.execute(select(FsmRecord))).scalars().all() == []
+        assert trips == []  # the read: no trip
+        uow.session.add(FsmRecord(key="k1", state="s", data="{}", updated_at=utcnow()))
+        await uow.session.flush()
+        assert len(trips) == 1  # the INSERT: one trip (SQLAlchemy's adapter made four)
+        found = (await uow.session.execute(select(FsmRecord.key))).scalars().all()
+        assert found == ["k1"] and len(trips) == 1  # the unit's own write is seen by the read on the loop
+        await uow.commit()
+        assert len(trips) == 2  # the COMMIT, once: SQLAlchemy's own commit after it finds nothing open
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT key FROM fsm_record"))).scalars().all() == ["k1"]
+
+
+async def test_errors_are_sqlalchemys_and_a_failed_write_rolls_back(engine: AsyncEngine) -> None:
+    from storage.types import utcnow
+
+    sessionmaker = make_sessionmaker(engine)
+    async with UnitOfWork(sessionmaker) as uow:
+        uow.session.add(FsmRecord(key="k1", state="s", data="{}", updated_at=utcnow()))
+        await uow.commit()
+    with pytest.raises(IntegrityError) as failed:
+        async with UnitOfWork(sessionmaker) as uow:
+            uow.session.add(FsmRecord(key="k2", state="s", data="{}", updated_at=utcnow()))
+            uow.session.add(FsmRecord(key="k1", state="+8613912345678", data="{}", updated_at=utcnow()))
+            await uow.commit()
+    assert "UNIQUE" in str(failed.value) and "8613912345678" not in str(failed.value)
+    async with engine.connect() as connection:
+        keys = (await connection.execute(text("SELECT key FROM fsm_record ORDER BY key"))).scalars().all()
+    assert keys == ["k1"]
+
+
+async def test_many_rows_and_executemany(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO fsm_record (key, state, data, updated_at) "
+                                      "VALUES (:key, 's', '{}', '2026-12-04')"),
+                                 [{"key": f"k{n:03}"} for n in range(300)])
+    async with engine.connect() as connection:
+        result = await connection.execute(text("SELECT key FROM fsm_record ORDER BY key"))
+        first = result.fetchmany(2)
+        rest = result.fetchall()
+        counted = (await connection.execute(text("SELECT count(*) FROM fsm_record"))).scalar_one()
+    assert [row[0] for row in first] == ["k000", "k001"] and len(rest) == 298 and counted == 300
