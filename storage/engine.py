@@ -11,8 +11,10 @@ SQLITE_CONNECTIONS = 10
 SQLITE_CACHE_KB = 512
 # PostgreSQL: an update holds a connection for as long as it runs, so with fewer connections than updates in flight
 # (MAX_UPDATES_IN_FLIGHT, 64 by default) updates queue for the pool, not for the CPU: 10 + 10 held the bench to
-# three quarters of its speed. Each connection costs the bot ~0.3 MB.
-POSTGRES_POOL, POSTGRES_OVERFLOW = 40, 10
+# three quarters of its speed. No overflow: the pool closes an overflow connection as soon as it comes back, so
+# under load connections were opened and closed all the time, each a new PostgreSQL backend (40 + 10: 0.25 of the
+# echo, 50 + 0: 0.30). Each connection costs the bot ~0.3 MB.
+POSTGRES_POOL, POSTGRES_OVERFLOW = 50, 0
 SYNC_COMMITS, SYNC_STORE = "NORMAL", "FULL"
 READS_INLINE = "fieldbot_reads_inline"  # a connection's info key: its reads may run on the event loop's thread
 
