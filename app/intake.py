@@ -263,7 +263,7 @@ class Intake:
                 return
             try:
                 try:
-                    update = Update.model_validate(claim.payload, context={"bot": self.bot})
+                    update = Update.model_validate_json(claim.payload, context={"bot": self.bot})
                 except ValidationError as error:
                     # Where the payload failed, never what it held (pydantic would quote names and phones).
                     where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"

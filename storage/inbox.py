@@ -41,7 +41,7 @@ class Claim:
 
     update_id: int
     chat_key: int
-    payload: dict[str, Any]
+    payload: str  # the update as Telegram sent it (JSON), parsed once, by pydantic, when handled
     attempts: int
     token: str
     completed: bool = False
@@ -175,7 +175,7 @@ class Inbox:
                 "token": token, "until": now + self.claim_ttl_s, "now": now,
                 "max_attempts": self.max_attempts, "limit": limit})).all()
         claims = [Claim(update_id=int(row.update_id), chat_key=int(row.chat_key),
-                        payload=json.loads(row.payload) if row.payload else {}, attempts=int(row.attempts),
+                        payload=row.payload or "{}", attempts=int(row.attempts),
                         token=token,
                         state_to_write=json.loads(row.state_after or "[]") if row.status == STATE_PENDING else None)
                   for row in rows]

@@ -29,7 +29,7 @@ async def test_an_attempt_again_sends_nothing_twice_and_a_lone_call_is_never_key
         return build_key(method)
 
     monkeypatch.setattr(telegram, "call_key", counting_key)
-    claim = Claim(update_id=7, chat_key=1, payload={}, attempts=1, token="t")
+    claim = Claim(update_id=7, chat_key=1, payload="{}", attempts=1, token="t")
     token = current_claim.set(claim)
     try:
         assert await calls(make_request, None, SendMessage(chat_id=1, text="name?")) == "answer 1"  # type: ignore[arg-type]
