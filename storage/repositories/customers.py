@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import or_
+from sqlalchemy import bindparam, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -14,6 +14,12 @@ from storage.repositories.sender import TELEGRAM_UNREACHABLE
 
 SEARCH_LIMIT = 10
 DUE_LIMIT = 20
+# Built once: the phone step runs it on every new customer, and building the query cost as much as running it.
+_BY_PHONE = select(Customer).where(Customer.dealer_unit_id == bindparam("dealer_unit_id"),
+                                   Customer.phone == bindparam("phone"))
+_LINKED_SENDER = (select(Customer, TELEGRAM_UNREACHABLE.label("unreachable"))
+                  .where(Customer.tg_user_id == bindparam("tg_user_id"))
+                  .order_by(col(Customer.linked_at).desc(), col(Customer.id).desc()).limit(1))
 
 
 class CustomerRepository:
@@ -37,14 +43,12 @@ class CustomerRepository:
     async def linked_sender(self, tg_user_id: int) -> tuple[Customer | None, bool]:
         """`linked_to` for the per-update middleware, in the same one query: the customer, and whether their
         Telegram address is marked unreachable (they had blocked the bot; writing to it again means they are back)."""
-        query = (select(Customer, TELEGRAM_UNREACHABLE.label("unreachable")).where(Customer.tg_user_id == tg_user_id)
-                 .order_by(col(Customer.linked_at).desc(), col(Customer.id).desc()).limit(1))
-        row = (await self.session.execute(query, {"tg_address": str(tg_user_id)})).first()
+        row = (await self.session.execute(_LINKED_SENDER, {"tg_user_id": tg_user_id,
+                                                           "tg_address": str(tg_user_id)})).first()
         return (None, False) if row is None else (row[0], bool(row[1]))
 
     async def by_phone(self, dealer_unit_id: int, phone: str) -> Customer | None:
-        query = select(Customer).where(Customer.dealer_unit_id == dealer_unit_id, Customer.phone == phone)
-        result = await self.session.execute(query)
+        result = await self.session.execute(_BY_PHONE, {"dealer_unit_id": dealer_unit_id, "phone": phone})
         return result.scalar_one_or_none()
 
     async def search(self, scope_path: str, text: str, limit: int = SEARCH_LIMIT) -> Sequence[Customer]:
