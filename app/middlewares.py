@@ -47,7 +47,8 @@ class UpdateSessionMiddleware(BaseMiddleware):
 
 
 class DatabaseMiddleware(BaseMiddleware):
-    """Opens one session per update, commits when the handler succeeds and rolls back when it fails.
+    """Reads the sender, hands the handler its services, and commits the update's unit of work when the handler
+    succeeds (it rolls back when it fails).
 
     The update's inbox row is marked done in that same commit. A reply that still failed after the retries
     (app/telegram.py) does not roll back what the handler wrote: the writes commit and the reply is sent later.
