@@ -2,8 +2,9 @@
 
 SQLAlchemy's execution layer (compiled-cache lookup, execution context, result objects) cost more than the
 statements themselves: about half of the bot's database time per update (docs/BENCHMARKS.md). These statements are
-compiled once per dialect, and each run is one driver call. On SQLite that is aiosqlite's own API, one trip to its
-thread; elsewhere the DBAPI cursor SQLAlchemy adapts, in one greenlet switch.
+compiled once per dialect, and each run is one driver call. On SQLite that is storage/sqlite_driver.py's `run` (a
+read on the event loop's thread, anything else one trip to aiosqlite's); elsewhere the DBAPI cursor SQLAlchemy
+adapts, in one greenlet switch.
 
 They run on the update's connection (storage/uow.py), in the driver's transaction the ORM's writes join, so all
 commit or roll back together. The commit itself is one trip too (`run_and_commit`): the update's last writes (its
@@ -24,7 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from storage.engine import READS_INLINE
+from storage import sqlite_driver
+from storage.sqlite_driver import OneTripConnection
 
 Processor = Callable[[Any], Any] | None
 
@@ -113,11 +115,9 @@ async def run_and_commit(connection: AsyncConnection, steps: Sequence[Step]) -> 
         for sql, arguments, _ in prepared:
             listeners(sync, None, sql, arguments, None, False)
     try:
-        if dialect.driver == "aiosqlite":
-            driver = sync.connection.driver_connection
-            assert driver is not None
-            # aiosqlite's own way of running a function on its thread (what its execute and commit call).
-            failed = await driver._execute(_sqlite_steps, driver, prepared)
+        adapter = sync.connection.dbapi_connection
+        if isinstance(adapter, OneTripConnection):  # SQLite (storage/engine.py)
+            failed = await sqlite_driver.run_and_commit(adapter, prepared)
         else:
             failed = await connection.run_sync(_cursor_steps, prepared)
     except dialect.loaded_dbapi.Error as error:
@@ -131,35 +131,8 @@ async def run_and_commit(connection: AsyncConnection, steps: Sequence[Step]) -> 
 
 
 async def rollback(connection: AsyncConnection) -> None:
-    """Rolls the driver's transaction back, when there is one (on SQLite, asking costs no trip)."""
-    sync = connection.sync_connection
-    assert sync is not None
-    if connection.dialect.driver == "aiosqlite":
-        driver = sync.connection.driver_connection
-        assert driver is not None
-        if driver.in_transaction:
-            await driver.rollback()
-        return
+    """Rolls the driver's transaction back (on SQLite only when one is open: asking costs no trip)."""
     await connection.run_sync(lambda conn: conn.connection.dbapi_connection.rollback())  # type: ignore[union-attr]
-
-
-def _sqlite_execute(driver: Any, sql: str, arguments: tuple[Any, ...]) -> int:
-    cursor = driver._conn.execute(sql, arguments)
-    count: int = cursor.rowcount
-    cursor.close()
-    return count
-
-
-def _sqlite_steps(driver: Any, prepared: Sequence[tuple[str, tuple[Any, ...], int | None]]) -> int | None:
-    raw = driver._conn  # on aiosqlite's thread: the sqlite3 connection
-    for index, (sql, arguments, expect) in enumerate(prepared):
-        cursor = raw.execute(sql, arguments)
-        count = cursor.rowcount
-        cursor.close()
-        if expect is not None and count != expect:
-            return index  # left uncommitted: the unit of work rolls back
-    raw.commit()
-    return None
 
 
 def _cursor_steps(connection: Connection, prepared: Sequence[tuple[str, tuple[Any, ...], int | None]]
@@ -189,25 +162,13 @@ async def _run(connection: AsyncConnection, statement: Statement, params: Mappin
     if listeners:  # engine listeners (tests, tracing) see these statements as they see SQLAlchemy's own
         listeners(sync, None, compiled.sql, arguments, None, False)
     try:
-        if dialect.driver == "aiosqlite":
-            # The unit of work holds this connection already: getting its driver costs no I/O.
-            driver = sync.connection.driver_connection
-            assert driver is not None
-            if want_rows and sync.connection.info.get(READS_INLINE):
-                # A read runs right here, not on aiosqlite's thread: the trip there and back cost 75 µs of CPU,
-                # the read itself 3. In WAL mode a read takes no lock and never waits for a writer, so the event
-                # loop is not held up; writes (which may wait for the write lock) still go to the thread. The
-                # connection is this update's alone and nothing else runs on it meanwhile (storage/engine.py).
-                cursor = driver._conn.execute(compiled.sql, arguments)
-                try:
-                    raw = cursor.fetchall()
-                finally:
-                    cursor.close()
-                return [compiled.row(row) for row in raw], len(raw)
-            if want_rows:
-                raw = await driver.execute_fetchall(compiled.sql, arguments)
-                return [compiled.row(row) for row in raw], len(raw)
-            return [], await driver._execute(_sqlite_execute, driver, compiled.sql, arguments)  # one trip
+        adapter = sync.connection.dbapi_connection
+        if isinstance(adapter, OneTripConnection):
+            # SQLite (storage/sqlite_driver.py): a read in WAL mode right here, on the event loop's thread (the
+            # trip to aiosqlite's thread cost 75 µs of CPU, the read 3, and in WAL mode a read never waits for a
+            # writer); anything else one trip to that thread, where a write may wait for the lock.
+            _, count, _, raw = await sqlite_driver.run(adapter, compiled.sql, arguments)
+            return ([compiled.row(row) for row in raw], len(raw)) if want_rows else ([], count)
         return await connection.run_sync(_on_cursor, compiled, arguments, want_rows)
     except dialect.loaded_dbapi.Error as error:
         raise DBAPIError.instance(compiled.sql, None, error, dialect.loaded_dbapi.Error, hide_parameters=True,

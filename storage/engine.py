@@ -16,7 +16,6 @@ SQLITE_CACHE_KB = 512
 # echo, 50 + 0: 0.30). Each connection costs the bot ~0.3 MB.
 POSTGRES_POOL, POSTGRES_OVERFLOW = 50, 0
 SYNC_COMMITS, SYNC_STORE = "NORMAL", "FULL"
-READS_INLINE = "fieldbot_reads_inline"  # a connection's info key: its reads may run on the event loop's thread
 
 
 def make_engine(database_url: str, *, echo: bool = False, busy_timeout_s: float = 30.0) -> AsyncEngine:
@@ -28,7 +27,7 @@ def make_engine(database_url: str, *, echo: bool = False, busy_timeout_s: float 
         # small (the OS caches the file anyway): 10 connections at 512 KB fit the same peak RSS as 5 at 2 MB
         # (docs/BENCHMARKS.md). More would buy little: SQLite has one writer.
         engine = create_async_engine(database_url, echo=echo, hide_parameters=True, module=sqlite_driver.dbapi(),
-                                     # The per-update reads run on the event loop's thread (storage/driver_sql.py)
+                                     # Reads run on the event loop's thread (storage/sqlite_driver.py)
                                      connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
                                      pool_size=SQLITE_CONNECTIONS,
                                      max_overflow=0, pool_reset_on_return=None)
@@ -48,9 +47,9 @@ def make_engine(database_url: str, *, echo: bool = False, busy_timeout_s: float 
             cursor.execute("PRAGMA journal_mode=WAL")
             mode = cursor.fetchone()
             # Only in WAL mode does a read never wait for a writer, so only then may it run on the event loop's
-            # thread (storage/driver_sql.py). (An in-memory database, say, has no WAL.)
+            # thread (storage/sqlite_driver.py). (An in-memory database, say, has no WAL.)
             wal = bool(mode) and str(mode[0]).lower() == "wal"
-            _record.info[READS_INLINE] = dbapi_connection.reads_inline = wal
+            dbapi_connection.reads_inline = wal
             cursor.execute("PRAGMA foreign_keys=ON")
             # A commit doesn't wait for the disk (a crash of the bot loses nothing; a power cut may undo the last
             # commits). The intake's store, which Telegram's acknowledgement waits for, syncs, and that sync makes

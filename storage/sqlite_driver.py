@@ -4,8 +4,9 @@ SQLAlchemy's adapter runs a statement as four trips to aiosqlite's thread (open 
 close), and commits even when nothing is open. Each trip costs ~75 µs of CPU, the statement itself a few
 (docs/BENCHMARKS.md): an ORM query cost 300 µs before it ran. Here a statement is one function run on that thread
 (aiosqlite's own `_execute`, which its execute and commit use), and in WAL mode a SELECT runs on the event loop's
-thread, as storage/driver_sql.py's reads do: a read there never waits for a writer. Handed to SQLAlchemy as the
-engine's DBAPI module (`create_async_engine(module=...)`), so the dialect, its types and its errors are SQLAlchemy's.
+thread, since there a read never waits for a writer. storage/driver_sql.py's statements go through `run` too.
+Handed to SQLAlchemy as the engine's DBAPI module (`create_async_engine(module=...)`), so the dialect, its types
+and its errors are SQLAlchemy's.
 """
 
 from __future__ import annotations
@@ -44,8 +45,30 @@ def _on_thread(driver: Any, sql: str, parameters: Any, many: bool) -> Result:
     return _run(driver._conn, sql, parameters, many)
 
 
-async def _nothing() -> None:
+def _steps_on_thread(driver: Any, steps: Sequence[tuple[str, tuple[Any, ...], int | None]]) -> int | None:
+    raw = driver._conn
+    for index, (sql, arguments, expect) in enumerate(steps):
+        _, count, _, _ = _run(raw, sql, arguments, many=False)
+        if expect is not None and count != expect:
+            return index  # left uncommitted: the unit of work rolls back
+    raw.commit()
     return None
+
+
+async def run(connection: OneTripConnection, sql: str, parameters: Any = None, many: bool = False) -> Result:
+    """One statement: right here when it is a read in WAL mode, else one trip to aiosqlite's thread."""
+    driver = connection._connection
+    if connection.reads_inline and not many and is_read(sql):
+        return _run(driver._conn, sql, parameters, many)
+    return await driver._execute(_on_thread, driver, sql, parameters, many)
+
+
+async def run_and_commit(connection: OneTripConnection, steps: Sequence[tuple[str, tuple[Any, ...], int | None]]
+                         ) -> int | None:
+    """The statements (sql, arguments, rows each must change or None) and the COMMIT, in one trip to aiosqlite's
+    thread; the index of the first statement that changed another number of rows (nothing committed), else None."""
+    driver = connection._connection
+    return await driver._execute(_steps_on_thread, driver, steps)
 
 
 class OneTripCursor:
@@ -63,15 +86,10 @@ class OneTripCursor:
 
     def _execute(self, sql: str, parameters: Any, many: bool) -> None:
         connection = self._adapt_connection
-        driver = connection._connection
         try:
-            if connection.reads_inline and not many and is_read(sql):
-                result = _run(driver._conn, sql, parameters, many)
-                # AsyncConnection.execute insists that a statement awaited something (AwaitRequired otherwise):
-                # a coroutine that returns at once, two greenlet switches, no trip through the event loop.
-                await_(_nothing())
-            else:
-                result = await_(driver._execute(_on_thread, driver, sql, parameters, many))
+            # Through await_ even when the read completes at once: AsyncConnection.execute insists that a statement
+            # awaited something (AwaitRequired), and a coroutine that returns at once costs two greenlet switches.
+            result = await_(run(connection, sql, parameters, many))
         except Exception as error:  # noqa: BLE001 - SQLAlchemy's adapter turns it into the DBAPI's error
             connection._handle_exception(error)
         self.description, self.rowcount, self.lastrowid, rows = result

@@ -96,7 +96,7 @@ async def test_the_body_is_one_json_object_with_nested_objects_and_numbers_as_nu
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     bot = Bot(TOKEN, session=JsonBodySession(api=TelegramAPIServer.from_base(f"http://127.0.0.1:{port}")),
               default=DefaultBotProperties(parse_mode="HTML"))
     try:
