@@ -26,6 +26,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from storage import sqlite_driver
+from storage.postgres_driver import DirectConnection
 from storage.sqlite_driver import OneTripConnection
 
 Processor = Callable[[Any], Any] | None
@@ -118,6 +119,8 @@ async def run_and_commit(connection: AsyncConnection, steps: Sequence[Step]) -> 
         adapter = sync.connection.dbapi_connection
         if isinstance(adapter, OneTripConnection):  # SQLite (storage/engine.py)
             failed = await sqlite_driver.run_and_commit(adapter, prepared)
+        elif isinstance(adapter, DirectConnection):  # PostgreSQL (storage/postgres_driver.py)
+            failed = await adapter.run_and_commit(prepared, _schema_as_of(dialect))
         else:
             failed = await connection.run_sync(_cursor_steps, prepared)
     except dialect.loaded_dbapi.Error as error:
@@ -131,8 +134,19 @@ async def run_and_commit(connection: AsyncConnection, steps: Sequence[Step]) -> 
 
 
 async def rollback(connection: AsyncConnection) -> None:
-    """Rolls the driver's transaction back (on SQLite only when one is open: asking costs no trip)."""
+    """Rolls the driver's transaction back (only when one is open: asking costs no trip)."""
+    sync = connection.sync_connection
+    adapter = sync.connection.dbapi_connection if sync is not None else None
+    if isinstance(adapter, DirectConnection):
+        await adapter.roll_back()
+        return
     await connection.run_sync(lambda conn: conn.connection.dbapi_connection.rollback())  # type: ignore[union-attr]
+
+
+def _schema_as_of(dialect: Dialect) -> float:
+    """When the dialect last saw the schema change: asyncpg's prepared statements older than that are made again,
+    as SQLAlchemy's cursor does."""
+    return float(getattr(dialect, "_invalidate_schema_cache_asof", 0))
 
 
 def _cursor_steps(connection: Connection, prepared: Sequence[tuple[str, tuple[Any, ...], int | None]]
@@ -168,6 +182,10 @@ async def _run(connection: AsyncConnection, statement: Statement, params: Mappin
             # trip to aiosqlite's thread cost 75 µs of CPU, the read 3, and in WAL mode a read never waits for a
             # writer); anything else one trip to that thread, where a write may wait for the lock.
             _, count, _, raw = await sqlite_driver.run(adapter, compiled.sql, arguments)
+            return ([compiled.row(row) for row in raw], len(raw)) if want_rows else ([], count)
+        if isinstance(adapter, DirectConnection):
+            # PostgreSQL (storage/postgres_driver.py): asyncpg's call right here, no greenlet, no cursor.
+            raw, count = await adapter.run(compiled.sql, arguments, _schema_as_of(dialect))
             return ([compiled.row(row) for row in raw], len(raw)) if want_rows else ([], count)
         return await connection.run_sync(_on_cursor, compiled, arguments, want_rows)
     except dialect.loaded_dbapi.Error as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from storage import sqlite_driver
+from storage import postgres_driver, sqlite_driver
 
 SQLITE_CONNECTIONS = 10
 SQLITE_CACHE_KB = 512
@@ -60,8 +60,11 @@ def make_engine(database_url: str, *, echo: bool = False, busy_timeout_s: float 
             cursor.close()
 
         return engine
+    # PostgreSQL through asyncpg (bot/config.py allows no other driver); the update's fixed statements go to asyncpg
+    # straight from the event loop (storage/postgres_driver.py).
     return create_async_engine(database_url, echo=echo, hide_parameters=True, pool_pre_ping=True,
-                               pool_size=POSTGRES_POOL, max_overflow=POSTGRES_OVERFLOW)
+                               module=postgres_driver.dbapi(), pool_size=POSTGRES_POOL,
+                               max_overflow=POSTGRES_OVERFLOW)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
