@@ -95,7 +95,7 @@ def build_dispatcher(settings: Settings, sessionmaker: async_sessionmaker[AsyncS
     i18n = i18n or make_i18n(settings.default_locale)
     for observer in observers:
         dispatcher.update.outer_middleware(observer)
-    dispatcher.update.outer_middleware(UpdateSessionMiddleware(sessionmaker))
+    dispatcher.update.outer_middleware(UpdateSessionMiddleware(sessionmaker, dispatcher.fsm))
     dispatcher.update.outer_middleware(dispatcher.fsm)
     dispatcher.update.outer_middleware(DatabaseMiddleware(sessionmaker, settings, clock))
     LocaleMiddleware(i18n).setup(dispatcher)

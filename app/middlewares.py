@@ -13,6 +13,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,20 +21,22 @@ from bot.config import Settings
 from bot.services.clock import Clock
 from bot.services.registry import build_services
 from pushes import outbox
-from storage.fsm import update_unit
+from storage.fsm import DatabaseStorage, update_unit
 from storage.inbox import Claim, Inbox, current_claim
-from storage.repositories.sender import active_sender
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
 class UpdateSessionMiddleware(BaseMiddleware):
-    """Opens the update's unit of work (no statement yet) and makes it the FSM storage's; rolls back and closes it
-    when the update ends."""
+    """Opens the update's unit of work and makes it the FSM storage's; rolls back and closes it when the update
+    ends. Its first statement reads the sender and, when the conversation state is in the database, their
+    conversation row with it: one query, where the FSM middleware and DatabaseMiddleware would make two."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], fsm: FSMContextMiddleware | None = None
+                 ) -> None:
         self.sessionmaker = sessionmaker
+        self.fsm = fsm
 
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
@@ -41,9 +44,20 @@ class UpdateSessionMiddleware(BaseMiddleware):
             data["uow"] = uow
             token = update_unit.set(uow)
             try:
+                user: User | None = data.get("event_from_user")
+                if user is not None:
+                    await uow.sender(user.id, self.conversation_key(data))
                 return await handler(event, data)
             finally:
                 update_unit.reset(token)
+
+    def conversation_key(self, data: dict[str, Any]) -> str | None:
+        """The fsm_record key the FSM middleware will read for this update, when the state is in the database."""
+        storage = self.fsm.storage if self.fsm is not None else None
+        if not isinstance(storage, DatabaseStorage):
+            return None
+        context = self.fsm.resolve_event_context(data["bot"], data) if self.fsm is not None else None
+        return storage.record_key(context.key) if context is not None else None
 
 
 class DatabaseMiddleware(BaseMiddleware):
@@ -67,7 +81,7 @@ class DatabaseMiddleware(BaseMiddleware):
                 lambda event, data: self(handler, event, data), event, data)
         user: User | None = data.get("event_from_user")
         claim = current_claim.get()
-        sender = await active_sender(await uow.connection(), user.id) if user else None
+        sender = await uow.sender(user.id) if user else None  # read with the unit (UpdateSessionMiddleware)
         staff = sender.staff if sender else None
         data["staff"] = staff
         # A plain value for the error handler's language (it runs after the update's session is gone).

@@ -7,9 +7,10 @@ before it commits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -57,9 +58,14 @@ update_unit: ContextVar[UpdateUnit | None] = ContextVar("fieldbot_update_unit", 
 
 async def read_row(connection: AsyncConnection, key: str) -> ConversationRow:
     found = await driver_sql.fetch(connection, _SELECT, {"key": key})
-    if not found:
+    return row_from(found[0] if found else None)
+
+
+def row_from(found: Sequence[Any] | None) -> ConversationRow:
+    """The conversation as read: (state, data, ...) of the stored row, or None when there is none."""
+    if found is None:
         return ConversationRow(state=None, data=EMPTY_DATA, stored=False)
-    return ConversationRow(state=found[0][0], data=found[0][1], stored=True)
+    return ConversationRow(state=found[0], data=found[1], stored=True)
 
 
 def write_step(key: str, row: ConversationRow) -> driver_sql.Step | None:

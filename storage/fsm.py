@@ -36,6 +36,10 @@ class DatabaseStorage(BaseStorage):
             row = unit.conversations[key] = await read_row(await unit.connection(), key)
         return row
 
+    def record_key(self, key: StorageKey) -> str:
+        """The fsm_record key of a conversation."""
+        return self._key_builder.build(key)
+
     async def _get(self, key: StorageKey) -> ConversationRow:
         record_key = self._key_builder.build(key)
         unit = update_unit.get()

@@ -29,6 +29,7 @@ from storage.repositories.duplicates import DuplicateFlagRepository
 from storage.repositories.handover import HandoverRepository
 from storage.repositories.network import InfoStationRepository, OpinionLeaderRepository, SaleRepository
 from storage.repositories.numbers import NumbersRepository
+from storage.repositories.sender import Sender, active_sender, sender_and_conversation
 from storage.repositories.stats import StatsRepository
 from storage.repositories.strangers import StrangerNoticeRepository
 from storage.repositories.visits import VisitRepository
@@ -44,10 +45,11 @@ class UnitOfWork:
         self._connection: AsyncConnection | None = None  # set when statements came before the session
         # The conversation rows this unit read or changed (storage/fsm.py); the changed ones are written at commit.
         self.conversations: dict[str, ConversationRow] = {}
+        self._senders: dict[int, Sender | None] = {}
 
     async def __aenter__(self) -> UnitOfWork:
         self._session, self._connection = None, None
-        self.conversations = {}
+        self.conversations, self._senders = {}, {}
         self._forget_repositories()
         return self
 
@@ -71,6 +73,20 @@ class UnitOfWork:
                 return await self._session.connection()
             self._connection = await self._engine.connect()
         return self._connection
+
+    async def sender(self, tg_user_id: int, conversation_key: str | None = None) -> Sender | None:
+        """Who sent the update (storage/repositories/sender.py), read once per unit. Given the key of their
+        conversation, its row comes in the same query, for the FSM storage to find here."""
+        if tg_user_id in self._senders:
+            return self._senders[tg_user_id]
+        connection = await self.connection()
+        if conversation_key is not None and conversation_key not in self.conversations:
+            sender, self.conversations[conversation_key] = await sender_and_conversation(
+                connection, tg_user_id, conversation_key)
+        else:
+            sender = await active_sender(connection, tg_user_id)
+        self._senders[tg_user_id] = sender
+        return sender
 
     @cached_property
     def org(self) -> OrgRepository:
@@ -167,7 +183,7 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         # What this unit read or changed of conversations is no longer what the database holds.
-        self.conversations = {}
+        self.conversations, self._senders = {}, {}
         if self._session is not None:
             await self._session.rollback()
         if self._connection is not None:

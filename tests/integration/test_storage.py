@@ -415,6 +415,44 @@ async def test_the_sender_comes_back_as_the_orm_would_load_it(database_url: str)
             assert await active_sender(await uow.connection(), 999_999) is None
 
 
+
+async def test_the_sender_and_their_conversation_come_in_one_query(database_url: str) -> None:
+    """sender_and_conversation (the first statement of every update): the same sender as active_sender, and the
+    conversation row, for staff and strangers, with a row and without one."""
+    from storage.conversation_rows import EMPTY_DATA, ConversationRow, write_row
+    from storage.repositories.sender import active_sender, sender_and_conversation
+
+    async with demo_storage(database_url) as sessionmaker:
+        async with UnitOfWork(sessionmaker) as uow:
+            someone, _ = (await uow.staff.in_subtree("/"))[0]
+            someone.tg_user_id, someone.active = 777_002, True
+            await uow.commit()
+        async with UnitOfWork(sessionmaker) as uow:
+            connection = await uow.connection()
+            await write_row(connection, "k:staff", ConversationRow("Flow:step", '{"a": 1}', stored=False))
+            await write_row(connection, "k:stranger", ConversationRow("Other:step", EMPTY_DATA, stored=False))
+            await uow.commit()
+        async with UnitOfWork(sessionmaker) as uow:
+            connection = await uow.connection()
+            expected = await active_sender(connection, 777_002)
+            sender, row = await sender_and_conversation(connection, 777_002, "k:staff")
+            assert sender is not None and expected is not None
+            assert typed(sender.staff.model_dump()) == typed(expected.staff.model_dump())
+            assert typed(sender.unit.model_dump()) == typed(expected.unit.model_dump())
+            assert sender.unreachable is False
+            assert (row.state, row.data, row.stored) == ("Flow:step", '{"a": 1}', True)
+            sender, row = await sender_and_conversation(connection, 777_002, "k:none")
+            assert sender is not None and (row.state, row.data, row.stored) == (None, EMPTY_DATA, False)
+            assert await sender_and_conversation(connection, 999_998, "k:stranger") == (
+                None, ConversationRow("Other:step", EMPTY_DATA, stored=True))
+            assert await sender_and_conversation(connection, 999_998, "k:none") == (
+                None, ConversationRow(None, EMPTY_DATA, stored=False))
+            # Through the unit: read once, and the row left where the FSM storage looks for it.
+            assert (await uow.sender(777_002, "k:staff")) is not None
+            assert uow.conversations["k:staff"].state == "Flow:step"
+            assert await uow.sender(777_002) is await uow.sender(777_002, "k:other")
+            assert "k:other" not in uow.conversations
+
 FIRST_IN_A_FRESH_PROCESS = """
 import asyncio, sys
 from storage.engine import make_engine
