@@ -134,7 +134,10 @@ class StateIndexedObserver(TelegramEventObserver):
             if result:
                 kwargs.update(data)
                 try:
-                    wrapped_inner = self.outer_middleware.wrap_middlewares(self._resolve_middlewares(), handler.call)
+                    middlewares = self._resolve_middlewares()
+                    if not middlewares:  # ours have none: the handler itself, without a chain of one built for it
+                        return await handler.call(event, **kwargs)
+                    wrapped_inner = self.outer_middleware.wrap_middlewares(middlewares, handler.call)
                     return await wrapped_inner(event, kwargs)
                 except SkipHandler:
                     continue
@@ -151,6 +154,15 @@ class StateIndexedRouter(Router):
         observer = self.observers.get(update_type)
         return (isinstance(observer, StateIndexedObserver) and not self.sub_routers
                 and not len(observer.outer_middleware) and not observer.could_take(event, raw_state))
+
+    def plain_for(self, update_type: str) -> StateIndexedObserver | None:
+        """The router's observer of this event when entering the router is only trying its handlers (no outer
+        middleware, no sub-router): then the dispatcher calls that step itself, as aiogram's `propagate_event`
+        would after building a middleware chain of none for it."""
+        observer = self.observers.get(update_type)
+        if isinstance(observer, StateIndexedObserver) and not self.sub_routers and not len(observer.outer_middleware):
+            return observer
+        return None
 
 
 class StateIndexedDispatcher(Dispatcher):
@@ -171,7 +183,12 @@ class StateIndexedDispatcher(Dispatcher):
             if response is not UNHANDLED:
                 return response
         for router in self.routers_to_enter(update_type, event, kwargs.get("raw_state")):
-            response = await router.propagate_event(update_type=update_type, event=event, **kwargs)
+            plain = router.plain_for(update_type) if isinstance(router, StateIndexedRouter) else None
+            if plain is not None:
+                data = {**kwargs, "event_router": router}
+                response = await router._propagate_event(observer=plain, update_type=update_type, event=event, **data)
+            else:
+                response = await router.propagate_event(update_type=update_type, event=event, **kwargs)
             if response is not UNHANDLED:
                 break
         return response

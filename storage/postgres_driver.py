@@ -29,6 +29,7 @@ and its errors are SQLAlchemy's.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Sequence
@@ -51,7 +52,10 @@ MISSED = "fieldbot step missed: "
 FRESH_S = 5.0  # a connection that answered this recently is not pinged when the pool hands it out
 
 
+@functools.lru_cache(maxsize=256)
 def needs_transaction(sql: str) -> bool:
+    # Kept per statement text: the few statements sent here are the same every update, and scanning the sender's
+    # long query for a locking clause on each was a visible share of the profile.
     return sql.lstrip()[:6].upper() != "SELECT" or _LOCKING.search(sql) is not None
 
 
@@ -65,25 +69,35 @@ def joined(steps: Steps) -> tuple[str, tuple[Any, ...]] | None:
     itself: when the count differs, the text "fieldbot step missed: <index>" is cast to an integer, which fails
     the statement with PostgreSQL's invalid_text_representation and so commits none of it. The text depends on the
     count, so PostgreSQL can't evaluate it ahead, when it plans the statement."""
+    sql = _joined_sql(tuple((step_sql, len(arguments), expect) for step_sql, arguments, expect in steps))
+    if sql is None:
+        return None
+    return sql, tuple(argument for _, arguments, _ in steps for argument in arguments)
+
+
+@functools.lru_cache(maxsize=256)
+def _joined_sql(shape: tuple[tuple[str, int, int | None], ...]) -> str | None:
+    """The joined statement's text for steps of this shape (text, number of arguments, count each must have): the
+    same few shapes every update, so it is made once each."""
     clauses: list[str] = []
-    arguments: list[Any] = []
     counts: list[str] = []
     tables: set[str] = set()
-    for index, (sql, step_arguments, expect) in enumerate(steps):
+    offset = 0
+    for index, (sql, arguments, expect) in enumerate(shape):
         write = _WRITE.match(sql)
         if write is None or _RETURNING.search(sql) or write.group(1).lower() in tables:
             return None
         tables.add(write.group(1).lower())
-        if arguments:
-            sql = _renumbered(sql, len(arguments))
+        if offset:
+            sql = _renumbered(sql, offset)
+        offset += arguments
         clauses.append(f"s{index} AS ({sql} RETURNING 1)")
-        arguments.extend(step_arguments)
         count = f"(SELECT count(*) FROM s{index})"
         if expect is not None:
             count = (f"CASE WHEN {count} = {int(expect)} THEN {count} "
                      f"ELSE CAST('{MISSED}{index} ' || {count} AS bigint) END")
         counts.append(count)
-    return "WITH " + ", ".join(clauses) + " SELECT " + ", ".join(counts), tuple(arguments)
+    return "WITH " + ", ".join(clauses) + " SELECT " + ", ".join(counts)
 
 
 def _renumbered(sql: str, offset: int) -> str:

@@ -136,3 +136,58 @@ def test_a_routers_kept_answer_agrees_with_trying_its_handlers() -> None:
         assert asked > 10_000 and passed_over > asked // 2
     finally:
         i18n.reset_current(token)
+
+
+def test_a_routers_own_middlewares_still_run() -> None:
+    """The dispatcher enters a router without aiogram's middleware chain only when the router has none: a router
+    with an outer or an inner middleware still gets it, around the handler it picks, and the others answer too."""
+    from datetime import UTC, datetime
+
+    from aiogram import Bot
+    from aiogram.types import Chat, Update, User
+
+    from app.state_index import StateIndexedDispatcher, index_by_state
+
+    seen: list[str] = []
+
+    def router_with(name: str) -> Router:
+        router = Router(name=name)
+
+        async def handler(message: Message) -> str:
+            seen.append(f"{name} handler")
+            return name
+
+        router.message.register(handler, StateFilter(None), lambda m: m.text == name)
+        return router
+
+    def noting(label: str):  # type: ignore[no-untyped-def]
+        async def middleware(handler, event, data):  # type: ignore[no-untyped-def]
+            seen.append(label)
+            return await handler(event, data)
+
+        return middleware
+
+    plain, outer, inner = router_with("plain"), router_with("outer"), router_with("inner")
+    outer.message.outer_middleware(noting("outer middleware"))
+    inner.message.middleware(noting("inner middleware"))
+    index_by_state([plain, outer, inner])
+    dispatcher = StateIndexedDispatcher()
+    dispatcher.include_routers(plain, outer, inner)
+    bot = Bot("42:TEST")
+
+    def update(text: str) -> Update:
+        user = User(id=1, is_bot=False, first_name="A")
+        return Update(update_id=1, message=Message(message_id=1, date=datetime.now(UTC), text=text, from_user=user,
+                                                   chat=Chat(id=1, type="private")))
+
+    from bot.i18n import make_i18n
+
+    i18n = make_i18n("en")  # is a text a menu label? asked in every language of the catalogs
+    for text in ("plain", "outer", "inner"):
+        seen.clear()
+        with i18n.context():
+            assert asyncio.run(dispatcher.feed_update(bot, update(text))) == text
+        expected = {"plain": ["plain handler"],
+                    "outer": ["outer middleware", "outer handler"],
+                    "inner": ["outer middleware", "inner middleware", "inner handler"]}[text]
+        assert seen == expected, (text, seen)
