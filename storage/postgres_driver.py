@@ -18,10 +18,10 @@ reads and its commit) unless its handler wrote through the ORM:
   A statement that must change a given number of rows and does not makes the whole statement fail, so nothing of
   it commits, as when the statements ran one by one inside a transaction.
 - The pool checks a connection it hands out (pool_pre_ping) only when the connection has not answered for a few
-  seconds, and then with one statement, not SQLAlchemy's BEGIN, `;`, ROLLBACK (that shape is for pgbouncer's
-  transaction mode, which fieldbot does not run behind). A connection in use moments ago is alive or the database
-  just went away, and then the update fails on its first statement as it would on the ping, and is retried
-  (app/intake.py).
+  seconds or is known closed, and then with one statement, not SQLAlchemy's BEGIN, `;`, ROLLBACK (that shape is
+  for pgbouncer's transaction mode, which fieldbot does not run behind). A connection that answered moments ago and
+  whose socket is still open is alive, or the database went away in between; then the update fails on its first
+  statement as it would on the ping, and is retried (app/intake.py).
 
 Handed to SQLAlchemy as the engine's DBAPI module (`create_async_engine(module=...)`), so the dialect, its types
 and its errors are SQLAlchemy's.
@@ -179,8 +179,10 @@ class DirectConnection(AsyncAdapt_asyncpg_connection):
                     self._handle_exception(error)
 
     def ping(self) -> None:
-        # Called by the pool (pool_pre_ping) on every checkout.
-        if time.monotonic() - self._answered_at >= FRESH_S:
+        # Called by the pool (pool_pre_ping) on every checkout. A connection the server closed (a restart, say) is
+        # known closed as soon as the event loop saw its socket end: that one is always pinged, so the pool finds
+        # it dead and opens another.
+        if self._connection.is_closed() or time.monotonic() - self._answered_at >= FRESH_S:
             super().ping()
 
     async def _async_ping(self) -> None:

@@ -127,3 +127,25 @@ async def test_the_pool_pings_only_a_connection_that_has_not_answered_lately(
     async with engine.connect() as connection:  # as if it had been idle: pinged first
         await driver_sql.fetch(connection, READ_A, {})
     assert len(sent) == before + 3, sent  # the ping (`;`, prepared at the pool's first checkout), then the read
+
+
+async def test_a_connection_the_server_closed_is_pinged_and_replaced(engine: AsyncEngine) -> None:
+    """PostgreSQL restarted, say: the pooled connection answered moments ago, but its backend is gone. The pool
+    still pings it (it is known closed), finds it dead and hands out a new one: the update's read succeeds."""
+    import asyncio
+
+    import asyncpg
+
+    async with engine.connect() as connection:
+        await driver_sql.fetch(connection, READ_A, {})
+        backend = (await connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar()
+        await connection.rollback()
+    admin = await asyncpg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", backend)
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.2)  # the event loop sees the socket end
+    async with engine.connect() as connection:
+        assert await driver_sql.fetch(connection, READ_A, {}) == []
+        assert (await connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar() != backend
