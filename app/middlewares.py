@@ -53,11 +53,10 @@ class UpdateSessionMiddleware(BaseMiddleware):
 
     def conversation_key(self, data: dict[str, Any]) -> str | None:
         """The fsm_record key the FSM middleware will read for this update, when the state is in the database."""
-        storage = self.fsm.storage if self.fsm is not None else None
-        if not isinstance(storage, DatabaseStorage):
+        if self.fsm is None or not isinstance(self.fsm.storage, DatabaseStorage):
             return None
-        context = self.fsm.resolve_event_context(data["bot"], data) if self.fsm is not None else None
-        return storage.record_key(context.key) if context is not None else None
+        context = self.fsm.resolve_event_context(data["bot"], data)
+        return self.fsm.storage.record_key(context.key) if context is not None else None
 
 
 class DatabaseMiddleware(BaseMiddleware):

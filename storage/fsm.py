@@ -41,7 +41,7 @@ class DatabaseStorage(BaseStorage):
         return self._key_builder.build(key)
 
     async def _get(self, key: StorageKey) -> ConversationRow:
-        record_key = self._key_builder.build(key)
+        record_key = self.record_key(key)
         unit = update_unit.get()
         if unit is not None:
             return await self._row(unit, record_key)
@@ -50,7 +50,7 @@ class DatabaseStorage(BaseStorage):
 
     async def _set(self, key: StorageKey, *, state: str | None = None, data: str | None = None,
                    touch_state: bool = False) -> None:
-        record_key = self._key_builder.build(key)
+        record_key = self.record_key(key)
         unit = update_unit.get()
         if unit is not None:
             row = await self._row(unit, record_key)

@@ -209,7 +209,8 @@ class Inbox:
     async def mark_done(connection: AsyncConnection, claim: Claim) -> None:
         step = Inbox.done_step(claim)
         if await driver_sql.execute(connection, step.statement, step.params) != step.expect:
-            raise step.lost or ClaimLost(str(claim.update_id))
+            assert step.lost is not None  # done_step always says what a miss means
+            raise step.lost
 
     @staticmethod
     async def state_written(session: AsyncSession | AsyncConnection, claim: Claim) -> None:

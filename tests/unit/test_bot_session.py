@@ -15,6 +15,7 @@ from aiohttp import web
 
 from app.bot_session import JsonBodySession
 from sandbox.botapi import LocalBotAPI
+from tests.support.web_server import serving
 
 TOKEN = "123456:TEST"
 MARKUP = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="保存", callback_data="save:1")]])
@@ -92,18 +93,13 @@ async def test_the_body_is_one_json_object_with_nested_objects_and_numbers_as_nu
 
     app = web.Application()
     app.router.add_post("/bot{token}/{method}", method)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    bot = Bot(TOKEN, session=JsonBodySession(api=TelegramAPIServer.from_base(f"http://127.0.0.1:{port}")),
-              default=DefaultBotProperties(parse_mode="HTML"))
-    try:
-        sent = await bot.send_message(1001, "hi", reply_markup=MARKUP, disable_notification=True)
-    finally:
-        await bot.session.close()
-        await runner.cleanup()
+    async with serving(app) as port:
+        bot = Bot(TOKEN, session=JsonBodySession(api=TelegramAPIServer.from_base(f"http://127.0.0.1:{port}")),
+                  default=DefaultBotProperties(parse_mode="HTML"))
+        try:
+            sent = await bot.send_message(1001, "hi", reply_markup=MARKUP, disable_notification=True)
+        finally:
+            await bot.session.close()
     assert sent.message_id == 5
     content_type, body = seen[0]
     assert content_type == "application/json"

@@ -18,6 +18,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiohttp import ClientSession, FormData, web
 
 from sandbox.botapi import Call, LocalBotAPI
+from tests.support.web_server import serving
 
 TOKEN = "123456:TEST"
 INLINE = {"inline_keyboard": [[{"text": "Yes", "callback_data": "yes"},
@@ -339,12 +340,7 @@ async def test_webhook_delivery(api: LocalBotAPI, tg: Client) -> None:
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    async with serving(app) as port:
         alice = api.user(1001, "Alice")
         url = f"http://127.0.0.1:{port}/hook"
         assert (await tg("setWebhook", url=url, secret_token="s3cret"))[1]["result"] is True
@@ -361,8 +357,6 @@ async def test_webhook_delivery(api: LocalBotAPI, tg: Client) -> None:
         alice.send_text("queued")
         _, body = await tg("getUpdates")
         assert body["result"][0]["message"]["text"] == "queued"
-    finally:
-        await runner.cleanup()
 
 
 # ---- recording and user API --------------------------------------------------------------------------------
