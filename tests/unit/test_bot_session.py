@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -107,3 +108,46 @@ async def test_the_body_is_one_json_object_with_nested_objects_and_numbers_as_nu
     assert body["disable_notification"] is True
     assert body["reply_markup"] == {"inline_keyboard": [[{"text": "保存", "callback_data": "save:1"}]]}
     assert not any(value is None for value in body.values())
+
+
+def aiograms_body(session: JsonBodySession, bot: Bot, method: Any) -> dict[str, Any]:
+    """The JSON aiogram's own walk over the dumped values makes of a call (what plain_body must equal)."""
+    files: dict[str, Any] = {}
+    body = {}
+    for key, value in method.model_dump(warnings=False).items():
+        prepared = session.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+        if prepared is not None:
+            body[key] = prepared
+    assert not files
+    return body
+
+
+@pytest.mark.parametrize("defaults", [DefaultBotProperties(), DefaultBotProperties(parse_mode="HTML",
+                                                                                   protect_content=True)])
+def test_a_plain_call_is_written_as_aiograms_walk_would_write_it(defaults: DefaultBotProperties) -> None:
+    from aiogram.enums import ChatAction
+    from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendChatAction, SendMessage, SetMyCommands
+    from aiogram.types import BotCommand, KeyboardButton, ReplyKeyboardMarkup
+
+    from app.bot_session import plain_body
+
+    session = JsonBodySession()
+    bot = Bot(TOKEN, session=session, default=defaults)
+    keyboard = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text="取消")]], resize_keyboard=True)
+    calls = [SendMessage(chat_id=1001, text="请输入手机号码", reply_markup=keyboard),
+             SendMessage(chat_id="@channel", text="hi", reply_markup=MARKUP, disable_notification=True),
+             EditMessageText(chat_id=1001, message_id=7, text="已修改", reply_markup=MARKUP),
+             AnswerCallbackQuery(callback_query_id="42", text="好", show_alert=True),
+             SendChatAction(chat_id=1001, action=ChatAction.TYPING),
+             SetMyCommands(commands=[BotCommand(command="menu", description="主菜单")], language_code="zh")]
+    for call in calls:
+        written = plain_body(call, bot)
+        assert written is not None, type(call).__name__
+        assert json.loads(written) == aiograms_body(session, bot, call), type(call).__name__
+    # A field left to the bot's defaults: their value where they have one, else not written at all.
+    first = json.loads(plain_body(calls[0], bot) or "{}")
+    assert first.get("parse_mode") == defaults.parse_mode and first.get("protect_content") == defaults.protect_content
+    # A call with a file is not plain: aiogram's walk builds its form.
+    from aiogram.methods import SendDocument
+
+    assert plain_body(SendDocument(chat_id=1001, document=BufferedInputFile(b"x", filename="a.txt")), bot) is None
