@@ -3,9 +3,9 @@
 aiogram sends every call as a form (each value quoted, nested objects as JSON strings) and reads every answer twice
 (json.loads, then pydantic over the dicts). Building the form and reading the answer cost about a fifth of the
 bot's CPU per update (docs/BENCHMARKS.md). Here a call without files goes as JSON, as the Bot API accepts it, and
-the answer is read once, by pydantic's own JSON parser. The plain calls a conversation makes (a message, an
-edit, a callback answer) are written by pydantic's serializer in one pass (`plain_body`). Files, and any answer that is not a success, go aiogram's way,
-so errors are the same exceptions with the same messages.
+the answer is read once, by pydantic's own JSON parser. The plain calls a conversation makes (a message, an edit,
+a callback answer) are written by pydantic's serializer in one pass (`plain_body`). Files, and any answer that is
+not a success, go aiogram's way, so errors are the same exceptions with the same messages.
 """
 
 from __future__ import annotations
