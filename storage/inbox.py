@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from storage import driver_sql
 from storage.driver_sql import Statement
 from storage.engine import SYNC_COMMITS, SYNC_STORE
+from storage.sqlite_driver import write_turn
 
 NEW, DONE, PARKED, STATE_PENDING = 0, 1, 2, 3
 STATUS_NAMES = {NEW: "new", DONE: "done", PARKED: "parked", STATE_PENDING: "done, state not yet in Redis"}
@@ -154,7 +155,7 @@ class Inbox:
         # Telegram forgets what the next getUpdates acknowledges, so this commit waits for the disk even though
         # the bot's other commits don't (storage/engine.py). The pragma can't change inside a transaction; the
         # driver begins one only at the INSERT.
-        async with self.engine.connect() as connection:
+        async with write_turn(self.engine), self.engine.connect() as connection:
             await connection.exec_driver_sql(f"PRAGMA synchronous={SYNC_STORE}")
             try:
                 await connection.execute(_INSERT, rows)
@@ -167,7 +168,7 @@ class Inbox:
         """Up to `limit` updates, each the oldest open one of its sender, none claimed by anyone else."""
         now = time.time()
         token = uuid.uuid4().hex
-        async with self.engine.begin() as connection:
+        async with write_turn(self.engine), self.engine.begin() as connection:
             if now - self._reaped_at > self.claim_ttl_s / 3:  # not on every claim: once a third of a claim's life
                 self._reaped_at = now
                 await connection.execute(_REAP, {"max_attempts": self.max_attempts, "now": now})

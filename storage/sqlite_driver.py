@@ -5,18 +5,29 @@ close), and commits even when nothing is open. Each trip costs ~75 µs of CPU, t
 (docs/BENCHMARKS.md): an ORM query cost 300 µs before it ran. Here a statement is one function run on that thread
 (aiosqlite's own `_execute`, which its execute and commit use), and in WAL mode a SELECT runs on the event loop's
 thread, since there a read never waits for a writer. storage/driver_sql.py's statements go through `run` too.
+
+The process's own write transactions take turns (`OneTripDBAPI.writes`). SQLite lets one writer in at a time and
+makes the others sleep and try again (1, 2, 5, 10 ms...); a writer on aiosqlite's thread also holds the write lock
+while it waits for the GIL between its statements. Ten pooled connections committing at once slept ~5 ms per
+update in all, holding their connections meanwhile; waiting in turn on the event loop, a writer starts the moment
+the one before it is done. A unit whose ORM already opened a write transaction commits without its turn: it holds
+the database's write lock already, and a writer waiting on it must not also hold the turn it needs.
 Handed to SQLAlchemy as the engine's DBAPI module (`create_async_engine(module=...)`), so the dialect, its types
 and its errors are SQLAlchemy's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_dbapi
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util.concurrency import await_
 
 Result = tuple[Any, int, Any, list[Any]]  # description, rowcount, lastrowid, rows
@@ -68,7 +79,10 @@ async def run_and_commit(connection: OneTripConnection, steps: Sequence[tuple[st
     """The statements (sql, arguments, rows each must change or None) and the COMMIT, in one trip to aiosqlite's
     thread; the index of the first statement that changed another number of rows (nothing committed), else None."""
     driver = connection._connection
-    return await driver._execute(_steps_on_thread, driver, steps)
+    if driver._conn.in_transaction:  # the ORM wrote: the database's write lock is this unit's already
+        return await driver._execute(_steps_on_thread, driver, steps)
+    async with connection.dbapi.writes:
+        return await driver._execute(_steps_on_thread, driver, steps)
 
 
 class OneTripCursor:
@@ -150,9 +164,27 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    """One per engine; its `writes` is made on first use, inside the event loop the engine serves."""
+
+    _writes: asyncio.Lock | None = None
+
+    @property
+    def writes(self) -> asyncio.Lock:
+        """The turn of this process's write transactions that hold no write lock yet."""
+        if self._writes is None:
+            self._writes = asyncio.Lock()
+        return self._writes
+
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
         adapted = super().connect(*arg, **kw)
         return OneTripConnection(self, adapted._connection)
+
+
+def write_turn(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
+    """A write transaction's turn (see the module's docstring) on an engine made with this module; no wait on
+    any other database."""
+    dbapi = engine.dialect.loaded_dbapi
+    return dbapi.writes if isinstance(dbapi, OneTripDBAPI) else contextlib.nullcontext()
 
 
 def dbapi() -> OneTripDBAPI:

@@ -90,3 +90,67 @@ async def test_many_rows_and_executemany(engine: AsyncEngine) -> None:
         rest = result.fetchall()
         counted = (await connection.execute(text("SELECT count(*) FROM fsm_record"))).scalar_one()
     assert [row[0] for row in first] == ["k000", "k001"] and len(rest) == 298 and counted == 300
+
+
+def _insert(key: str) -> Any:
+    from storage import driver_sql
+
+    return driver_sql.Step(driver_sql.Statement(text(
+        "INSERT INTO fsm_record (key, state, data, updated_at) VALUES (:key, 's', '{}', '2026-12-04')")),
+        {"key": key}, expect=1)
+
+
+async def test_the_processs_commits_take_turns_instead_of_meeting_the_busy_handler(tmp_path: Path) -> None:
+    """With no busy timeout at all, a writer that finds the lock taken fails at once ("database is locked"): twenty
+    units committing together all succeed only because they take turns on the event loop."""
+    import asyncio
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'turns.sqlite3'}", busy_timeout_s=0)
+    try:
+        await migrate.upgrade(engine)
+        sessionmaker = make_sessionmaker(engine)
+
+        async def one(n: int) -> None:
+            async with UnitOfWork(sessionmaker) as uow:
+                await uow.connection()
+                await uow.commit(_insert(f"k{n:02}"))
+
+        await asyncio.gather(*(one(n) for n in range(20)))
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT count(*) FROM fsm_record"))).scalar_one() == 20
+    finally:
+        await engine.dispose()
+
+
+async def test_a_unit_that_holds_the_write_lock_commits_without_waiting_for_the_turn(tmp_path: Path) -> None:
+    """A unit whose ORM wrote holds the database's write lock until it commits. Another unit's commit, holding the
+    turn, waits on that lock; the first must not wait for the turn, or each would wait on the other until the busy
+    timeout failed one of them."""
+    import asyncio
+
+    from storage.types import utcnow
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'holder.sqlite3'}", busy_timeout_s=10)
+    try:
+        await migrate.upgrade(engine)
+        sessionmaker = make_sessionmaker(engine)
+        async with UnitOfWork(sessionmaker) as holder:
+            holder.session.add(FsmRecord(key="held", state="s", data="{}", updated_at=utcnow()))
+            await holder.session.flush()  # the write lock is the holder's from here to its commit
+
+            async def other() -> None:
+                async with UnitOfWork(sessionmaker) as uow:
+                    await uow.connection()
+                    await uow.commit(_insert("other"))
+
+            waiting = asyncio.create_task(other())
+            for _ in range(20):  # the other unit takes the turn and waits on the lock
+                await asyncio.sleep(0.01)
+            assert not waiting.done()
+            await asyncio.wait_for(holder.commit(), 3)
+        await asyncio.wait_for(waiting, 5)
+        async with engine.connect() as connection:
+            keys = (await connection.execute(text("SELECT key FROM fsm_record ORDER BY key"))).scalars().all()
+        assert keys == ["held", "other"]
+    finally:
+        await engine.dispose()
