@@ -6,12 +6,14 @@ close), and commits even when nothing is open. Each trip costs ~75 µs of CPU, t
 (aiosqlite's own `_execute`, which its execute and commit use), and in WAL mode a SELECT runs on the event loop's
 thread, since there a read never waits for a writer. storage/driver_sql.py's statements go through `run` too.
 
-The process's own write transactions take turns (`OneTripDBAPI.writes`). SQLite lets one writer in at a time and
+The process's own write transactions take turns (`OneTripDBAPI.turn`). SQLite lets one writer in at a time and
 makes the others sleep and try again (1, 2, 5, 10 ms...); a writer on aiosqlite's thread also holds the write lock
 while it waits for the GIL between its statements. Ten pooled connections committing at once slept ~5 ms per
 update in all, holding their connections meanwhile; waiting in turn on the event loop, a writer starts the moment
 the one before it is done. A unit whose ORM already opened a write transaction commits without its turn: it holds
-the database's write lock already, and a writer waiting on it must not also hold the turn it needs.
+the database's write lock already, and a writer waiting on it must not also hold the turn it needs. A writer that
+waits for its turn longer than `TURN_WAIT_S` (one ahead is stuck: another process holds the database) goes on
+without it and waits as SQLite makes it, as before, instead of queueing one busy timeout after another.
 Handed to SQLAlchemy as the engine's DBAPI module (`create_async_engine(module=...)`), so the dialect, its types
 and its errors are SQLAlchemy's.
 """
@@ -22,7 +24,7 @@ import asyncio
 import collections
 import contextlib
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -31,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util.concurrency import await_
 
 Result = tuple[Any, int, Any, list[Any]]  # description, rowcount, lastrowid, rows
+TURN_WAIT_S = 1.0
 
 
 def is_read(sql: str) -> bool:
@@ -81,7 +84,7 @@ async def run_and_commit(connection: OneTripConnection, steps: Sequence[tuple[st
     driver = connection._connection
     if driver._conn.in_transaction:  # the ORM wrote: the database's write lock is this unit's already
         return await driver._execute(_steps_on_thread, driver, steps)
-    async with connection.dbapi.writes:
+    async with connection.dbapi.turn():
         return await driver._execute(_steps_on_thread, driver, steps)
 
 
@@ -164,16 +167,29 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
-    """One per engine; its `writes` is made on first use, inside the event loop the engine serves."""
+    """One per engine; the lock behind `turn` is made on first use, inside the event loop the engine serves."""
 
     _writes: asyncio.Lock | None = None
 
-    @property
-    def writes(self) -> asyncio.Lock:
-        """The turn of this process's write transactions that hold no write lock yet."""
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """A write transaction's turn among this process's writers that hold no write lock yet."""
         if self._writes is None:
             self._writes = asyncio.Lock()
-        return self._writes
+        writes = self._writes
+        taken = True
+        try:
+            if writes.locked():
+                await asyncio.wait_for(writes.acquire(), TURN_WAIT_S)
+            else:
+                await writes.acquire()  # free: taken at once, without a timer
+        except TimeoutError:
+            taken = False  # the writer ahead is stuck: wait on SQLite's busy handler instead, as without turns
+        try:
+            yield
+        finally:
+            if taken:
+                writes.release()
 
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
         adapted = super().connect(*arg, **kw)
@@ -184,7 +200,7 @@ def write_turn(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
     """A write transaction's turn (see the module's docstring) on an engine made with this module; no wait on
     any other database."""
     dbapi = engine.dialect.loaded_dbapi
-    return dbapi.writes if isinstance(dbapi, OneTripDBAPI) else contextlib.nullcontext()
+    return dbapi.turn() if isinstance(dbapi, OneTripDBAPI) else contextlib.nullcontext()
 
 
 def dbapi() -> OneTripDBAPI:

@@ -154,3 +154,27 @@ async def test_a_unit_that_holds_the_write_lock_commits_without_waiting_for_the_
         assert keys == ["held", "other"]
     finally:
         await engine.dispose()
+
+
+async def test_a_writer_stuck_in_its_turn_holds_the_others_up_for_a_moment_only(tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch
+                                                                                  ) -> None:
+    """A writer ahead that never finishes (another process holds the database, say) keeps the turn: the others
+    wait TURN_WAIT_S for it, then go on without their turn, as SQLite's busy handler lets them."""
+    import asyncio
+
+    from storage import sqlite_driver
+
+    monkeypatch.setattr(sqlite_driver, "TURN_WAIT_S", 0.2)
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'stuck.sqlite3'}")
+    try:
+        await migrate.upgrade(engine)
+        sessionmaker = make_sessionmaker(engine)
+        async with sqlite_driver.write_turn(engine):  # the stuck writer's turn, held throughout
+            async with UnitOfWork(sessionmaker) as uow:
+                await uow.connection()
+                await asyncio.wait_for(uow.commit(_insert("late")), 3)
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT key FROM fsm_record"))).scalars().all() == ["late"]
+    finally:
+        await engine.dispose()
