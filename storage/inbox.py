@@ -155,7 +155,7 @@ class Inbox:
         # Telegram forgets what the next getUpdates acknowledges, so this commit waits for the disk even though
         # the bot's other commits don't (storage/engine.py). The pragma can't change inside a transaction; the
         # driver begins one only at the INSERT.
-        async with write_turn(self.engine), self.engine.connect() as connection:
+        async with self.engine.connect() as connection, write_turn(self.engine):  # in that order: see `claim`
             await connection.exec_driver_sql(f"PRAGMA synchronous={SYNC_STORE}")
             try:
                 await connection.execute(_INSERT, rows)
@@ -168,7 +168,10 @@ class Inbox:
         """Up to `limit` updates, each the oldest open one of its sender, none claimed by anyone else."""
         now = time.time()
         token = uuid.uuid4().hex
-        async with write_turn(self.engine), self.engine.begin() as connection:
+        # The connection first, then the turn, as every unit of work takes them: the other way round, a claim
+        # holding the turn could wait for a connection that units waiting for the turn hold. The turn ends after
+        # the COMMIT.
+        async with self.engine.connect() as connection, write_turn(self.engine), connection.begin():
             if now - self._reaped_at > self.claim_ttl_s / 3:  # not on every claim: once a third of a claim's life
                 self._reaped_at = now
                 await connection.execute(_REAP, {"max_attempts": self.max_attempts, "now": now})

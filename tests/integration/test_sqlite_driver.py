@@ -178,3 +178,48 @@ async def test_a_writer_stuck_in_its_turn_holds_the_others_up_for_a_moment_only(
             assert (await connection.execute(text("SELECT key FROM fsm_record"))).scalars().all() == ["late"]
     finally:
         await engine.dispose()
+
+
+async def test_a_claim_waiting_for_its_turn_holds_no_connection_the_units_ahead_need(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every writer takes a connection first, then its turn. A claim that took the turn first and then waited for a
+    connection, while every pooled connection was a unit's waiting for the turn, stalled them all (found by the
+    fuzz test: an update not handled within 10 s). The turn's own give-up is set long here, so only the order
+    can pass this."""
+    import asyncio
+
+    from storage import sqlite_driver
+    from storage.engine import SQLITE_CONNECTIONS
+    from storage.inbox import Inbox
+
+    monkeypatch.setattr(sqlite_driver, "TURN_WAIT_S", 30.0)
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'order.sqlite3'}")
+    try:
+        await migrate.upgrade(engine)
+        inbox = Inbox(engine)
+        await inbox.store([{"update_id": 1, "message": {"from": {"id": 7}, "text": "hi"}}])
+        sessionmaker = make_sessionmaker(engine)
+        units = [UnitOfWork(sessionmaker) for _ in range(SQLITE_CONNECTIONS)]
+        for uow in units:
+            await uow.__aenter__()
+            await uow.connection()  # the whole pool, held by units about to commit
+        async with sqlite_driver.write_turn(engine):  # a writer in progress: everyone below waits for the turn
+            claiming = asyncio.create_task(inbox.claim(10))
+            await asyncio.sleep(0.05)
+
+            async def commit(n: int, uow: UnitOfWork) -> None:
+                try:
+                    await uow.commit(_insert(f"k{n:02}"))
+                finally:
+                    await uow.__aexit__(None, None, None)
+
+            committing = [asyncio.create_task(commit(n, uow)) for n, uow in enumerate(units)]
+            await asyncio.sleep(0.05)
+        claims = await asyncio.wait_for(claiming, 5)
+        await asyncio.wait_for(asyncio.gather(*committing), 5)
+        assert [claim.update_id for claim in claims] == [1]
+        async with engine.connect() as connection:
+            counted = (await connection.execute(text("SELECT count(*) FROM fsm_record"))).scalar_one()
+        assert counted == SQLITE_CONNECTIONS
+    finally:
+        await engine.dispose()
