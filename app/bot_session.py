@@ -66,16 +66,22 @@ def plain_body(method: TelegramMethod[Any], bot: Bot) -> str | None:
 
 
 class JsonBodySession(AiohttpSession):
+    def walked_fields(self, method: TelegramMethod[Any], bot: Bot, files: dict[str, InputFile]) -> dict[str, Any]:
+        """The call's fields as aiogram's own walk prepares them (the bot's defaults resolved, files moved to
+        `files`), for any call `plain_body` does not write."""
+        fields: dict[str, Any] = {}
+        for key, value in method.model_dump(warnings=False).items():
+            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+            if prepared is not None:
+                fields[key] = prepared
+        return fields
+
     async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None  # noqa: ASYNC109 - aiogram's signature
                            ) -> TelegramType:
         body = plain_body(method, bot)
         if body is None:
             files: dict[str, InputFile] = {}
-            fields: dict[str, Any] = {}
-            for key, value in method.model_dump(warnings=False).items():
-                prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
-                if prepared is not None:
-                    fields[key] = prepared
+            fields = self.walked_fields(method, bot, files)
             if files:  # uploads need a multipart form
                 return await super().make_request(bot, method, timeout)
             body = self.json_dumps(fields)

@@ -82,9 +82,9 @@ async def run_and_commit(connection: OneTripConnection, steps: Sequence[tuple[st
     """The statements (sql, arguments, rows each must change or None) and the COMMIT, in one trip to aiosqlite's
     thread; the index of the first statement that changed another number of rows (nothing committed), else None."""
     driver = connection._connection
-    if driver._conn.in_transaction:  # the ORM wrote: the database's write lock is this unit's already
-        return await driver._execute(_steps_on_thread, driver, steps)
-    async with connection.dbapi.turn():
+    # When the ORM wrote, the database's write lock is this unit's already: no turn to wait for.
+    turn = contextlib.nullcontext() if driver._conn.in_transaction else connection.dbapi.turn()
+    async with turn:
         return await driver._execute(_steps_on_thread, driver, steps)
 
 

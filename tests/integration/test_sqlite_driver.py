@@ -3,6 +3,7 @@ and a read none."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage import migrate
+from storage import migrate, sqlite_driver
 from storage.engine import make_engine, make_sessionmaker
 from storage.models import FsmRecord
 from storage.uow import UnitOfWork
@@ -103,8 +104,6 @@ def _insert(key: str) -> Any:
 async def test_the_processs_commits_take_turns_instead_of_meeting_the_busy_handler(tmp_path: Path) -> None:
     """With no busy timeout at all, a writer that finds the lock taken fails at once ("database is locked"): twenty
     units committing together all succeed only because they take turns on the event loop."""
-    import asyncio
-
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'turns.sqlite3'}", busy_timeout_s=0)
     try:
         await migrate.upgrade(engine)
@@ -126,8 +125,6 @@ async def test_a_unit_that_holds_the_write_lock_commits_without_waiting_for_the_
     """A unit whose ORM wrote holds the database's write lock until it commits. Another unit's commit, holding the
     turn, waits on that lock; the first must not wait for the turn, or each would wait on the other until the busy
     timeout failed one of them."""
-    import asyncio
-
     from storage.types import utcnow
 
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'holder.sqlite3'}", busy_timeout_s=10)
@@ -161,10 +158,6 @@ async def test_a_writer_stuck_in_its_turn_holds_the_others_up_for_a_moment_only(
                                                                                   ) -> None:
     """A writer ahead that never finishes (another process holds the database, say) keeps the turn: the others
     wait TURN_WAIT_S for it, then go on without their turn, as SQLite's busy handler lets them."""
-    import asyncio
-
-    from storage import sqlite_driver
-
     monkeypatch.setattr(sqlite_driver, "TURN_WAIT_S", 0.2)
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'stuck.sqlite3'}")
     try:
@@ -186,9 +179,6 @@ async def test_a_claim_waiting_for_its_turn_holds_no_connection_the_units_ahead_
     connection, while every pooled connection was a unit's waiting for the turn, stalled them all (found by the
     fuzz test: an update not handled within 10 s). The turn's own give-up is set long here, so only the order
     can pass this."""
-    import asyncio
-
-    from storage import sqlite_driver
     from storage.engine import SQLITE_CONNECTIONS
     from storage.inbox import Inbox
 

@@ -113,11 +113,7 @@ async def test_the_body_is_one_json_object_with_nested_objects_and_numbers_as_nu
 def aiograms_body(session: JsonBodySession, bot: Bot, method: Any) -> dict[str, Any]:
     """The JSON aiogram's own walk over the dumped values makes of a call (what plain_body must equal)."""
     files: dict[str, Any] = {}
-    body = {}
-    for key, value in method.model_dump(warnings=False).items():
-        prepared = session.prepare_value(value, bot=bot, files=files, _dumps_json=False)
-        if prepared is not None:
-            body[key] = prepared
+    body = session.walked_fields(method, bot, files)
     assert not files
     return body
 
